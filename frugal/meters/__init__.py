@@ -1,0 +1,1 @@
+"""Meters: cumulative readings of what a run spends (energy, FLOPs, samples, time, memory)."""
