@@ -31,11 +31,16 @@ def forward_flops(model: nn.Module, x: torch.Tensor) -> int:
 def train_step_flops(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable[..., torch.Tensor]
 ) -> int:
-    """Forward + backward FLOPs of one training batch; gradients are cleared afterwards."""
+    """Forward + backward FLOPs of one training batch. Leaves no trace: gradients are cleared
+    and buffers (e.g. BatchNorm running statistics) restored."""
+    buffers = {name: buf.detach().clone() for name, buf in model.named_buffers()}
 
     def step() -> None:
         loss_fn(model(x), y).backward()
 
     flop = count_flops(step)
     model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            buf.copy_(buffers[name])
     return flop

@@ -1,0 +1,85 @@
+"""Turn a budget into a training horizon: how many optimizer steps each budget allows, and
+which one binds (the smallest). Pure functions: the budget callback feeds them measured costs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from frugal.budget.spec import AMOUNT_KEYS
+from frugal.budget.units import format_use
+
+# result.json spent key -> budget key ("energy_j" -> "energy")
+BUDGET_KEY = {spent_key: key for key, (spent_key, _) in AMOUNT_KEYS.items()}
+UNIT = {spent_key: dim.si_unit for spent_key, dim in AMOUNT_KEYS.values()}
+_EPS = 1e-9  # 2e9 FLOP / 1e7 FLOP per step must give 200 steps, not 199.999…
+
+
+@dataclass
+class Plan:
+    max_steps: int  # -1: unbounded
+    binding: str | None  # budget key whose limit sets max_steps; None: the trainer's own horizon
+    allowed_steps: dict[str, int] = field(default_factory=dict)  # budget key -> step it allows
+    configured_steps: int = -1
+
+    @property
+    def fits(self) -> bool:
+        """True when the configured run ends before any budget runs out."""
+        if self.configured_steps < 0:
+            return not self.allowed_steps
+        return all(steps >= self.configured_steps for steps in self.allowed_steps.values())
+
+    @property
+    def tightest(self) -> str | None:
+        """The budget key allowing the fewest steps (binding or not)."""
+        if not self.allowed_steps:
+            return None
+        return min(self.allowed_steps, key=self.allowed_steps.__getitem__)
+
+    def shortfall(self) -> str:
+        """One line: which budget is short, and by how many steps."""
+        key = self.tightest
+        want = "an unbounded run" if self.configured_steps < 0 else f"{self.configured_steps} steps"
+        return (
+            f"budget.{key} allows {self.allowed_steps[key]} steps, the configured run needs {want}"
+        )
+
+    def describe(self) -> str:
+        horizon = "unbounded" if self.max_steps < 0 else f"{self.max_steps} steps"
+        allowed = ", ".join(f"{k}: {v}" for k, v in sorted(self.allowed_steps.items()))
+        return f"plan: {horizon}, binding {self.binding or 'none'} ({allowed or 'no budget'})"
+
+
+def steps_allowed(
+    limits: dict[str, float],
+    spent: dict[str, float | None],
+    cost_per_step: dict[str, float | None],
+    current_step: int,
+) -> dict[str, int]:
+    """The global step each limited, per-step-costed budget lets training reach."""
+    allowed: dict[str, int] = {}
+    for spent_key, limit in limits.items():
+        cost = cost_per_step.get(spent_key)
+        if cost is None or cost <= 0:
+            continue  # not per-step (memory, params) or not yet measured (time, energy)
+        remaining = limit - (spent.get(spent_key) or 0.0)
+        extra = max(math.floor(remaining / cost + _EPS), 0)
+        allowed[BUDGET_KEY[spent_key]] = current_step + extra
+    return allowed
+
+
+def make_plan(configured_steps: int, allowed_steps: dict[str, int]) -> Plan:
+    """Shorten the configured horizon (-1 = unbounded) to the tightest budget."""
+    if not allowed_steps:
+        return Plan(configured_steps, None, {}, configured_steps)
+    plan = Plan(configured_steps, None, allowed_steps, configured_steps)
+    binding = plan.tightest
+    if 0 <= configured_steps <= allowed_steps[binding]:
+        return plan
+    return Plan(allowed_steps[binding], binding, allowed_steps, configured_steps)
+
+
+def describe_use(spent_key: str, spent: float | None, limit: float, estimated: bool) -> str:
+    """`1.2/2 kJ est.`-style text for the progress bar."""
+    return format_use(spent, limit, UNIT[spent_key]) + (" est." if estimated else "")

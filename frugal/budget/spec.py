@@ -1,0 +1,128 @@
+"""The budget a run may spend: schema, parsing and validation (the contract in DESIGN.md).
+
+`BudgetSpec.from_config(cfg.budget)` is called before any data or model is built; every
+problem raises `ConfigError` with one line naming the key, the value and the accepted form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from frugal.budget.units import (
+    CARBON,
+    COMPUTE,
+    COUNT,
+    ENERGY,
+    MEMORY,
+    SAMPLES,
+    TIME,
+    Dimension,
+    UnitError,
+    parse_amount,
+)
+
+
+class ConfigError(ValueError):
+    """Bad user input; its message is the one line printed on stderr (exit status 2)."""
+
+
+# Budget config key -> (field of BudgetSpec / result.json key, dimension)
+AMOUNT_KEYS: dict[str, tuple[str, Dimension]] = {
+    "energy": ("energy_j", ENERGY),
+    "carbon": ("carbon_g", CARBON),
+    "compute": ("compute_flop", COMPUTE),
+    "data": ("data_samples", SAMPLES),
+    "time": ("time_s", TIME),
+    "memory": ("memory_bytes", MEMORY),
+    "params": ("params", COUNT),
+}
+ON_EXCEED = ("stop", "warn", "error")
+PLAN_MODES = ("fit", "refuse", "off")
+DEFAULT_ESTIMATE_MARGIN = 0.1  # stop 10 % short of an energy/carbon limit that is only estimated
+DEFAULT_WARMUP_STEPS = 20  # steps measured before time/energy per step is forecast
+SPENT_KEYS = tuple(field_name for field_name, _ in AMOUNT_KEYS.values())
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """Limits in SI base units; None = unlimited (measured and reported, never enforced)."""
+
+    energy_j: float | None = None
+    carbon_g: float | None = None
+    compute_flop: float | None = None
+    data_samples: float | None = None
+    time_s: float | None = None
+    memory_bytes: float | None = None
+    params: float | None = None
+    on_exceed: str = "stop"
+    plan: str = "fit"
+    estimate_margin: float = DEFAULT_ESTIMATE_MARGIN
+    warmup_steps: int = DEFAULT_WARMUP_STEPS
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> BudgetSpec:
+        cfg = dict(cfg or {})
+        known = {*AMOUNT_KEYS, "on_exceed", "plan", "estimate_margin", "warmup_steps"}
+        for key in cfg:
+            if key not in known:
+                raise ConfigError(
+                    f"budget.{key}: unknown budget key; accepted keys: {', '.join(sorted(known))}"
+                )
+        limits: dict[str, Any] = {}
+        for key, (field_name, dim) in AMOUNT_KEYS.items():
+            value = cfg.get(key)
+            if value is None:
+                continue
+            try:
+                limits[field_name] = parse_amount_for(key, value, dim)
+            except UnitError as err:
+                raise ConfigError(f"budget.{key}={value!r}: {err}") from None
+        on_exceed = _choice(cfg, "on_exceed", ON_EXCEED, "stop")
+        plan = _choice(cfg, "plan", PLAN_MODES, "fit")
+        margin = cfg.get("estimate_margin", DEFAULT_ESTIMATE_MARGIN)
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
+            raise ConfigError(
+                f"budget.estimate_margin={margin!r}: expected a fraction in [0, 1), e.g. 0.1"
+            )
+        warmup = cfg.get("warmup_steps", DEFAULT_WARMUP_STEPS)
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
+            raise ConfigError(f"budget.warmup_steps={warmup!r}: expected a whole number >= 1")
+        return cls(
+            **limits,
+            on_exceed=on_exceed,
+            plan=plan,
+            estimate_margin=float(margin),
+            warmup_steps=warmup,
+        )
+
+    def limits(self) -> dict[str, float | None]:
+        """result.json's `budget` section: every amount key, None where unlimited."""
+        return {key: getattr(self, key) for key in SPENT_KEYS}
+
+    def enforced(self) -> dict[str, float]:
+        return {key: value for key, value in self.limits().items() if value is not None}
+
+    @property
+    def is_hard(self) -> bool:
+        """A budget that can stop or fail the run (min_epochs/min_steps would delay the stop)."""
+        return bool(self.enforced()) and self.on_exceed in ("stop", "error")
+
+
+def parse_amount_for(key: str, value: object, dim: Dimension) -> float:
+    amount = parse_amount(value, dim)
+    if dim in (COUNT, SAMPLES) and amount != int(amount):
+        raise UnitError(
+            f"must be a whole number; expected an amount of {key} such as {dim.examples}"
+        )
+    return amount
+
+
+def _choice(cfg: Mapping[str, Any], key: str, accepted: tuple[str, ...], default: str) -> str:
+    value = cfg.get(key, default)
+    if value is None:
+        return default
+    if value not in accepted:
+        raise ConfigError(f"budget.{key}={value!r}: expected one of {', '.join(accepted)}")
+    return str(value)

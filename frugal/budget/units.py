@@ -1,0 +1,143 @@
+"""Parse budget amounts with units into SI base units (joules, grams, FLOP, samples, seconds,
+bytes, parameter counts).
+
+Each budget key has one dimension; a unit of another dimension is named in the error so a
+user who wrote `budget.energy=5GB` learns what went wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+_SI_PREFIX = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_COUNT_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "B": 1e9, "T": 1e12}
+
+
+def _prefixed(bases: tuple[str, ...], prefixes: dict[str, float], scale: float = 1.0) -> dict:
+    return {p + b: f * scale for b in bases for p, f in prefixes.items()}
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str  # what the amount measures, for messages
+    si_unit: str
+    units: dict[str, float]  # unit spelling -> factor to the SI unit; "" = a bare number
+    examples: str
+
+
+ENERGY = Dimension(
+    "energy",
+    "J",
+    {
+        **_prefixed(("J",), {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "m": 1e-3}),
+        **_prefixed(("Wh",), {"": 1.0, "k": 1e3, "M": 1e6, "m": 1e-3}, scale=3600.0),
+        "kwh": 3.6e6,
+        "": 1.0,
+    },
+    "500, 500J, 2kJ, 0.2Wh, 1.5kWh",
+)
+CARBON = Dimension(
+    "carbon",
+    "g",
+    {
+        **{
+            u + s: f
+            for u, f in {"mg": 1e-3, "g": 1.0, "kg": 1e3, "t": 1e6}.items()
+            for s in ("", "CO2", "CO2e", "CO2eq")
+        },
+        "": 1.0,
+    },
+    "2g, 0.5kg, 300mg",
+)
+COMPUTE = Dimension(
+    "compute",
+    "FLOP",
+    {**_prefixed(("FLOP", "FLOPs", "flop", "flops"), _SI_PREFIX), "": 1.0},
+    "1e12, 3GFLOP, 2.5TFLOP, 1PFLOP",
+)
+SAMPLES = Dimension(
+    "data",
+    "samples",
+    {**_COUNT_SUFFIX, **{s + w: f for s, f in _COUNT_SUFFIX.items() for w in ("samples",)}},
+    "20000, 20k, 1M",
+)
+TIME = Dimension(
+    "time",
+    "s",
+    {"": 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0},
+    "90, 90s, 2min, 1.5h",
+)
+MEMORY = Dimension(
+    "memory",
+    "B",
+    {
+        **_prefixed(("B",), {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}),
+        **{p + "iB": 1024.0**i for i, p in enumerate(("", "K", "M", "G", "T")) if p},
+        "": 1.0,
+    },
+    "512MiB, 2GB, 1e9",
+)
+COUNT = Dimension("params", "count", dict(_COUNT_SUFFIX), "50k, 1.2M, 50000")
+
+ALL_DIMENSIONS = (ENERGY, CARBON, COMPUTE, SAMPLES, TIME, MEMORY, COUNT)
+
+_AMOUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+\.)\s*([A-Za-z0-9µ]*)\s*$")
+
+
+class UnitError(ValueError):
+    """An amount that cannot be read in the expected dimension; the message is one line."""
+
+
+def parse_amount(value: object, dim: Dimension) -> float:
+    """`value` (a number in SI base units or a string with a unit) -> positive float, SI units."""
+    expected = f"expected an amount of {dim.name} such as {dim.examples}"
+    if isinstance(value, bool) or value is None:
+        raise UnitError(expected)
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        text = str(value).strip()
+        if text.startswith("-"):
+            raise UnitError(f"must be positive; {expected}")
+        match = _AMOUNT.match(text)
+        if match is None:
+            raise UnitError(f"not a number with a unit; {expected}")
+        number, unit = float(match.group(1)), match.group(2)
+    if unit not in dim.units:
+        other = next((d for d in ALL_DIMENSIONS if d is not dim and unit in d.units), None)
+        hint = f"'{unit}' is a unit of {other.name}" if other and unit else f"unknown unit '{unit}'"
+        raise UnitError(f"{hint}; {expected}")
+    amount = number * dim.units[unit]
+    if not math.isfinite(amount) or amount <= 0:
+        raise UnitError(f"must be positive and finite; {expected}")
+    return amount
+
+
+def _scale(amount: float, unit: str) -> tuple[float, str]:
+    """(divisor, prefixed unit) that brings `amount` into [1, 1000) (binary steps for bytes)."""
+    base = 1024.0 if unit == "B" else 1000.0
+    prefixes = ["", "Ki", "Mi", "Gi", "Ti"] if unit == "B" else ["", "k", "M", "G", "T", "P"]
+    divisor, index = 1.0, 0
+    while abs(amount) >= divisor * base and index < len(prefixes) - 1:
+        divisor *= base
+        index += 1
+    return divisor, prefixes[index] + unit
+
+
+def format_amount(amount: float | None, unit: str) -> str:
+    """Human-readable amount with an SI prefix (`1.23 kJ`, `2 GFLOP`); None -> 'unknown'."""
+    if amount is None:
+        return "unknown"
+    if unit == "s":
+        return f"{amount:.1f} s" if amount < 120 else f"{amount / 60:.1f} min"
+    divisor, prefixed = _scale(amount, unit)
+    return f"{amount / divisor:.3g} {prefixed}"
+
+
+def format_use(used: float | None, limit: float, unit: str) -> str:
+    """`1.2/2 kJ`: what is spent against its limit, both in the limit's scale."""
+    divisor, prefixed = (1.0, unit) if unit == "s" else _scale(limit, unit)
+    shown = "?" if used is None else f"{used / divisor:.3g}"
+    return f"{shown}/{limit / divisor:.3g} {prefixed}"

@@ -1,0 +1,1 @@
+"""Lightning callbacks: budget enforcement, live budget view, run recording, sparsity."""

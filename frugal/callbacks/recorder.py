@@ -1,0 +1,53 @@
+"""Run outputs during training: one `curve.csv` row per validation (what was spent so far and
+the validation metrics), written by global rank 0."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+
+from frugal.callbacks.budget import BudgetCallback
+
+CURVE_COLUMNS = ("step", "samples", "compute_flop", "energy_j", "time_s")
+
+
+class CurveRecorder(L.Callback):
+    def __init__(self, budget: BudgetCallback, path: str | Path):
+        self.budget = budget
+        self.path = Path(path)
+        self._metric_columns: list[str] | None = None
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = {
+            key: float(value)
+            for key, value in trainer.callback_metrics.items()
+            if key.startswith("val/")
+        }
+        spent = self.budget.ledger.totals()
+        row = {
+            "step": trainer.global_step,
+            "samples": spent["data_samples"],
+            "compute_flop": spent["compute_flop"],
+            "energy_j": spent["energy_j"],
+            "time_s": spent["time_s"],
+        }
+        appending = self.path.is_file() and self._metric_columns is None
+        if self._metric_columns is None:
+            self._metric_columns = self._existing_metric_columns() if appending else sorted(metrics)
+        new_file = not self.path.is_file()
+        with self.path.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow([*CURVE_COLUMNS, *self._metric_columns])
+            values = [*row.values(), *(metrics.get(key) for key in self._metric_columns)]
+            writer.writerow(["" if value is None else value for value in values])
+
+    def _existing_metric_columns(self) -> list[str]:
+        """A resumed run keeps appending to its curve with the columns it started with."""
+        with self.path.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        return header[len(CURVE_COLUMNS) :]

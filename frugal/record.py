@@ -1,0 +1,62 @@
+"""`result.json`: the contract every run leaves behind (DESIGN.md), written atomically."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+RESULT_FILE = "result.json"
+
+
+def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(_finite(payload), handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf are not JSON: write them as null (unknown)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def versions() -> dict[str, str]:
+    import hydra
+    import lightning
+    import torch
+
+    import frugal
+
+    found = {
+        "frugal": frugal.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "hydra": hydra.__version__,
+    }
+    try:
+        import codecarbon
+
+        found["codecarbon"] = codecarbon.__version__
+    except ImportError:
+        pass
+    return found
