@@ -22,6 +22,9 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(_finite(payload), handle, indent=2, sort_keys=False)
             handle.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -35,6 +35,11 @@ class BudgetLR(LambdaLR):
         self.horizon = horizon  # bound by FrugalModule to the trainer's planned max_steps
         super().__init__(optimizer, self.factor)
 
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state.pop("horizon", None)  # rebound to the trainer on resume; a closure cannot pickle
+        return state
+
     def factor(self, step: int) -> float:
         total = self.horizon() if self.horizon is not None else -1
         if total is None or total <= 1:

@@ -34,8 +34,8 @@ FORECAST = ("time_s", "energy_j", "carbon_g")  # per-step cost known only once m
 STOP_KEYS = tuple(spent_key for spent_key, _ in AMOUNT_KEYS.values())
 
 
-class BudgetExceeded(RuntimeError):
-    """Raised after a clean stop when `budget.on_exceed=error`."""
+def _now() -> float:
+    return time.perf_counter()  # looked up at call time, so tests can patch the clock
 
 
 class BudgetCallback(L.Callback):
@@ -45,7 +45,7 @@ class BudgetCallback(L.Callback):
         params_effective: int | None = None,
         energy_meter: EnergyMeter | None = None,
         carbon_g_per_kwh: float | None = None,
-        clock: Callable[[], float] = time.perf_counter,
+        clock: Callable[[], float] | None = None,
         replan_every_n_steps: int = 10,
         forecast_window_steps: int = 200,
     ):
@@ -56,7 +56,7 @@ class BudgetCallback(L.Callback):
         self.params_effective = params_effective
         self.energy_meter = energy_meter
         self.carbon_g_per_kwh = carbon_g_per_kwh
-        self.clock = clock
+        self.clock = clock or _now
         self.replan_every_n_steps = replan_every_n_steps
         self.ledger = Ledger()
         self.plan: Plan | None = None
@@ -179,7 +179,8 @@ class BudgetCallback(L.Callback):
         self._local["compute_flop"] += samples * (self.train_flop_per_sample or 0.0)
         self._book(trainer)
         step = trainer.global_step
-        if (step - self._segment_start_step) % self.replan_every_n_steps == 0:
+        since_warmup = step - self._segment_start_step - self.spec.warmup_steps
+        if since_warmup >= 0 and since_warmup % self.replan_every_n_steps == 0:
             self._forecast(step)
             self._replan(trainer)
         key = self._over_budget()
@@ -213,9 +214,7 @@ class BudgetCallback(L.Callback):
             self.ledger.book("memory_bytes", float(self._memory.read_bytes()))
 
     def _forecast(self, step: int) -> None:
-        """Per-step time/energy/carbon over a recent window, once warm-up steps are behind."""
-        if step - self._segment_start_step < self.spec.warmup_steps:
-            return
+        """Per-step time/energy/carbon over a recent window that starts after warm-up."""
         now = {key: self.ledger.segment[key] for key in FORECAST}
         self._window.append((step, now))
         first_step, first = self._window[0]
@@ -285,7 +284,10 @@ class BudgetCallback(L.Callback):
     ) -> None:
         self.status = "interrupted"
         self.message = f"{type(exception).__name__} at step {trainer.global_step}"
-        self.save_last(trainer)  # a clean, resumable stop (SIGTERM, Ctrl-C, errors)
+        try:
+            self.save_last(trainer)  # a clean, resumable stop (SIGTERM, Ctrl-C, errors)
+        except Exception as err:  # never mask the exception that stopped the run
+            log.error("could not save a checkpoint after %s: %s", type(exception).__name__, err)
         if self.energy_meter is not None:
             self.energy_meter.stop()
 

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    TensorDataset,
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,21 @@ def _tensors(x: np.ndarray, y: np.ndarray) -> TensorDataset:
     return TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y).long())
 
 
+class EpochBatchSampler(BatchSampler):
+    """A BatchSampler that forwards `set_epoch` (Lightning calls it) to a DistributedSampler."""
+
+    def set_epoch(self, epoch: int) -> None:
+        if isinstance(self.sampler, DistributedSampler):
+            self.sampler.set_epoch(epoch)
+
+
+def batched_loader(dataset: TensorDataset, sampler: Sampler, batch_size: int, drop_last: bool):
+    """One tensor index per batch instead of one per sample plus a collate: on a small model
+    this halves the time of a training step on CPU."""
+    batches = EpochBatchSampler(sampler, batch_size, drop_last)
+    return DataLoader(dataset, sampler=batches, batch_size=None)
+
+
 class ArrayDataModule(L.LightningDataModule):
     def __init__(self, splits: Splits, batch_size: int, eval_batch_size: int = 1000):
         super().__init__()
@@ -66,13 +88,28 @@ class ArrayDataModule(L.LightningDataModule):
         return self.splits.num_classes
 
     def train_dataloader(self) -> DataLoader:
-        # Full batches only: every step then costs the same FLOPs and samples, so the plan
-        # is exact. Under DDP, Lightning swaps in a DistributedSampler with the same settings.
-        drop_last = len(self.train_set) >= self.batch_size
-        return DataLoader(self.train_set, self.batch_size, shuffle=True, drop_last=drop_last)
+        # Full batches only: every step then costs the same FLOPs and samples, so the plan is
+        # exact. Ranks get disjoint shards (the trainer runs with use_distributed_sampler=False).
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            sampler: Sampler = DistributedSampler(
+                self.train_set,
+                trainer.world_size,
+                trainer.global_rank,
+                shuffle=True,
+                drop_last=True,
+            )
+        else:
+            sampler = RandomSampler(self.train_set)
+        drop_last = len(sampler) >= self.batch_size
+        return batched_loader(self.train_set, sampler, self.batch_size, drop_last)
+
+    def _eval_loader(self, dataset: TensorDataset) -> DataLoader:
+        sampler = range(len(dataset))  # in order; every rank evaluates the whole split
+        return batched_loader(dataset, sampler, self.eval_batch_size, drop_last=False)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_set, self.eval_batch_size)
+        return self._eval_loader(self.val_set)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.test_set, self.eval_batch_size)
+        return self._eval_loader(self.test_set)

@@ -1,0 +1,74 @@
+"""`EnergyConfig`: the Hydra node `energy:`, validated at start-up."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+BACKENDS = ("auto", "rapl", "nvml", "codecarbon", "none")
+TRACKING_MODES = ("process", "machine")
+
+
+@dataclass
+class EnergyConfig:
+    backend: str = "auto"  # auto: RAPL and/or NVML where readable, else codecarbon's estimate
+    country_iso_code: str = "USA"  # ISO-3; codecarbon's offline carbon intensity for this country
+    carbon_intensity_g_per_kwh: float | None = None  # set: wins over the country's figure
+    measure_power_secs: float = 1.0  # poll period; shorter: fresher reads, more background work
+    rapl_root: str = "/sys/class/powercap"
+    gpu_indices: list[int] | None = None  # NVML indices; None: the GPU of this rank, if any
+    # process: codecarbon counts this process's share of CPU load (right on a shared machine);
+    # machine: the whole machine, as RAPL does.
+    codecarbon_tracking_mode: str = "process"
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(
+                f"energy.backend={self.backend!r}: expected one of {', '.join(BACKENDS)}"
+            )
+        if not isinstance(self.country_iso_code, str) or not re.fullmatch(
+            r"[A-Z]{3}", self.country_iso_code
+        ):
+            raise ValueError(
+                f"energy.country_iso_code={self.country_iso_code!r}: "
+                "expected an ISO 3166-1 alpha-3 code such as USA, FRA, DEU"
+            )
+        intensity = self.carbon_intensity_g_per_kwh
+        if intensity is not None and not _is_finite_number(intensity, 0.0):
+            raise ValueError(
+                f"energy.carbon_intensity_g_per_kwh={intensity!r}: "
+                "expected null or a number >= 0 (g CO2e per kWh)"
+            )
+        if not (_is_finite_number(self.measure_power_secs, 0.0) and self.measure_power_secs > 0):
+            raise ValueError(
+                f"energy.measure_power_secs={self.measure_power_secs!r}: "
+                "expected a number of seconds > 0, e.g. 1.0"
+            )
+        if not isinstance(self.rapl_root, str) or not self.rapl_root:
+            raise ValueError(
+                f"energy.rapl_root={self.rapl_root!r}: expected a directory path, "
+                "e.g. /sys/class/powercap"
+            )
+        if self.gpu_indices is not None:
+            indices = list(self.gpu_indices)  # Hydra hands a ListConfig
+            if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices):
+                raise ValueError(
+                    f"energy.gpu_indices={self.gpu_indices!r}: "
+                    "expected null or a list of GPU indices >= 0, e.g. [0, 1]"
+                )
+            self.gpu_indices = indices
+        if self.codecarbon_tracking_mode not in TRACKING_MODES:
+            raise ValueError(
+                f"energy.codecarbon_tracking_mode={self.codecarbon_tracking_mode!r}: "
+                f"expected one of {', '.join(TRACKING_MODES)}"
+            )
+
+
+def _is_finite_number(value: object, minimum: float) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= minimum
+    )

@@ -1,0 +1,76 @@
+"""Compress a trained network before fine-tuning: `compress_model(model, method, **kwargs)`.
+
+- `svd`: every Linear / Conv1d / Conv2d becomes its truncated SVD (`LowRankLinear`,
+  `LowRankConv1d/2d`), at rank `rank_ratio · min(out, in·k^d)` or, if `energy` is set, the
+  smallest rank keeping that fraction of the squared singular values. Every such layer is
+  replaced, so ratios near 1 store *more* parameters than the dense layer.
+- `prune`: magnitude pruning to `sparsity` zeros (`scope`: `global` threshold or per `layer`);
+  the masks are `WeightMask` parametrizations, kept through fine-tuning.
+
+Returns a compressed copy; the input model is left as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from frugal.models.layers import (
+    LowRankConv1d,
+    LowRankConv2d,
+    LowRankLinear,
+    rank_for_energy,
+    rank_for_ratio,
+    unfolded_weight,
+)
+from frugal.models.sparse import magnitude_prune
+
+METHODS = ("svd", "prune")
+LOW_RANK = {nn.Linear: LowRankLinear, nn.Conv1d: LowRankConv1d, nn.Conv2d: LowRankConv2d}
+Factorisable = nn.Linear | nn.Conv1d | nn.Conv2d
+
+
+def low_rank_class(
+    layer: nn.Module,
+) -> type[LowRankLinear] | type[LowRankConv1d] | type[LowRankConv2d] | None:
+    """The low-rank replacement of `layer` (masked layers included), None if it has none."""
+    if getattr(layer, "groups", 1) != 1:  # depthwise convolutions are already cheap
+        return None
+    return next((low for dense, low in LOW_RANK.items() if isinstance(layer, dense)), None)
+
+
+def compress_model(model: nn.Module, method: str, **kwargs: Any) -> nn.Module:
+    if method == "svd":
+        return svd_compress(copy.deepcopy(model), **kwargs)
+    if method == "prune":
+        return magnitude_prune(copy.deepcopy(model), **kwargs)
+    raise ValueError(f"compression method must be one of {METHODS}, got {method!r}")
+
+
+def svd_rank(layer: Factorisable, rank_ratio: float, energy: float | None) -> int:
+    matrix = unfolded_weight(layer)  # (out, in · k^d)
+    if energy is None:
+        return rank_for_ratio(*matrix.shape, rank_ratio)
+    return rank_for_energy(torch.linalg.svdvals(matrix.double()), energy)
+
+
+def svd_compress(
+    model: nn.Module, rank_ratio: float = 0.5, energy: float | None = None
+) -> nn.Module:
+    """Replace every ungrouped Linear/Conv by its low-rank factors, in place (factors of layers
+    that are already low-rank are left alone). A masked layer is factorised with its mask
+    applied, and the result is dense."""
+    targets = [
+        (parent, child_name, child, low_cls)
+        for parent in model.modules()
+        if not isinstance(parent, LowRankLinear | LowRankConv1d | LowRankConv2d)
+        for child_name, child in parent.named_children()
+        if (low_cls := low_rank_class(child)) is not None
+    ]
+    for parent, child_name, child, low_cls in targets:
+        low = low_cls.from_dense(child, svd_rank(child, rank_ratio, energy))
+        setattr(parent, child_name, low.to(child.weight.device))
+    return model

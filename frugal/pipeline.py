@@ -1,0 +1,233 @@
+"""One budgeted training run: validate, build, plan, train, test, record.
+
+`train(cfg)` does the work and is what tests call; `frugal.train.main` is the thin Hydra
+wrapper (it imports this module only once the command line has been checked).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+
+from frugal.budget.spec import BudgetSpec, ConfigError
+from frugal.callbacks.budget import BudgetCallback
+from frugal.callbacks.progress import BudgetProgressBar
+from frugal.callbacks.recorder import CurveRecorder
+from frugal.data.arrays import ArrayDataModule
+from frugal.meters.base import EnergyMeter
+from frugal.meters.carbon import carbon_intensity
+from frugal.meters.energy import EnergyConfig, build_energy_meter
+from frugal.models import create_model
+from frugal.models.accounting import count_params, count_params_effective, flop_per_sample
+from frugal.module import FrugalModule
+from frugal.record import RESULT_FILE, versions, write_json_atomic
+from frugal.summary import print_summary
+
+log = logging.getLogger("frugal")
+
+
+@dataclass
+class Checked:
+    """What start-up validation produced, before anything expensive is built."""
+
+    budget: BudgetSpec
+    energy: EnergyConfig
+
+
+def validate(cfg: DictConfig, meter_given: bool = False) -> Checked:
+    """Every user-facing check that can run before data and model exist; raises ConfigError."""
+    budget = BudgetSpec.from_config(OmegaConf.to_container(cfg.get("budget"), resolve=True))
+    trainer_cfg = cfg.trainer
+    for key in ("min_epochs", "min_steps"):
+        value = trainer_cfg.get(key)
+        if budget.is_hard and value:
+            raise ConfigError(
+                f"trainer.{key}={value}: Lightning ignores a stop until it is met, so it cannot "
+                "be combined with an enforced budget; expected null or 0"
+            )
+    try:
+        energy = EnergyConfig(**OmegaConf.to_container(cfg.energy, resolve=True))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+    wants_energy = {"energy_j", "carbon_g"} & set(budget.enforced())
+    if energy.backend == "none" and wants_energy and not meter_given:
+        raise ConfigError(
+            "energy.backend='none': an energy or carbon budget needs an energy meter; "
+            "expected auto, rapl, nvml or codecarbon"
+        )
+    from frugal.models import list_models
+
+    if cfg.model.name not in list_models():
+        raise ConfigError(
+            f"model.name={cfg.model.name!r}: unknown model; expected one of "
+            f"{', '.join(list_models())}"
+        )
+    batch_size = cfg.data.get("batch_size")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"data.batch_size={batch_size!r}: expected a whole number >= 1")
+    if cfg.get("compress") and not cfg.get("ckpt_path"):
+        raise ConfigError("compress: needs ckpt_path=<a trained checkpoint> to compress")
+    return Checked(budget, energy)
+
+
+def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None or "_target_" not in node:
+            continue
+        if name == "lr_monitor" and not has_logger:
+            continue  # LearningRateMonitor refuses to run without a logger
+        callbacks.append(instantiate(node))
+    if cfg.get("sparsity"):
+        callbacks.append(instantiate(cfg.sparsity))
+    return callbacks
+
+
+def train(
+    cfg: DictConfig, energy_meter: EnergyMeter | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Plan, train under the budget, test, write outputs. Returns (result, objects).
+
+    `energy_meter` replaces the configured backend (a meter of your own, or a fake in tests).
+    """
+    checked = validate(cfg, meter_given=energy_meter is not None)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    splits = instantiate(cfg.data.source)
+    datamodule = ArrayDataModule(splits, cfg.data.batch_size)
+    kwargs = (
+        OmegaConf.to_container(cfg.model.kwargs, resolve=True) if cfg.model.get("kwargs") else {}
+    )
+    backbone = create_model(
+        cfg.model.name, datamodule.input_shape, datamodule.num_classes, **kwargs
+    )
+    module = FrugalModule(
+        backbone,
+        optimizer=instantiate(cfg.optimizer),
+        num_classes=datamodule.num_classes,
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    ckpt_path = cfg.get("ckpt_path")
+    if cfg.get("compress"):
+        module = compress(module, cfg, ckpt_path)
+        ckpt_path = None  # a compressed model is fine-tuned under a fresh budget
+
+    params = count_params(module.backbone)
+    params_effective = count_params_effective(module.backbone)
+    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
+    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    budget_cb = BudgetCallback(checked.budget, params_effective=params_effective)
+    callbacks += [budget_cb, CurveRecorder(budget_cb, output_dir / "curve.csv")]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    meter = energy_meter or build_energy_meter(checked.energy, local_rank=trainer.local_rank)
+    intensity, intensity_source = carbon_intensity(checked.energy)
+    if trainer.local_rank == 0:
+        budget_cb.energy_meter = meter
+    budget_cb.carbon_g_per_kwh = intensity
+
+    interrupted: BaseException | None = None
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except (SIGTERMException, KeyboardInterrupt) as err:
+        interrupted = err
+    spent = budget_cb.ledger.totals()  # before testing: a test checkpoint restores callbacks
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
+    if interrupted is None and budget_cb.status != "refused":
+        trainer.test(
+            module, datamodule=datamodule, ckpt_path=checkpoint_to_test(cfg, trainer), verbose=False
+        )
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
+    if interrupted is not None:
+        budget_cb.status = "interrupted"
+
+    result = {
+        "status": budget_cb.status,
+        "stopped_by": budget_cb.stopped_by,
+        "message": budget_cb.message,
+        "budget": checked.budget.limits(),
+        "spent": spent,
+        "energy": {
+            **describe_meter(meter),
+            "estimate_margin": checked.budget.estimate_margin
+            if budget_cb.energy_estimated
+            else 0.0,
+            "carbon_intensity_g_per_kwh": intensity,
+            "carbon_intensity_source": intensity_source,
+        },
+        "model": {
+            "name": cfg.model.name,
+            "params": params,
+            "params_effective": params_effective,
+            "flop_per_sample": flop_per_sample(module.backbone, datamodule.input_shape),
+            "train_flop_per_sample": budget_cb.train_flop_per_sample,
+        },
+        "plan": {
+            "mode": checked.budget.plan,
+            "max_steps": budget_cb.plan.max_steps if budget_cb.plan else None,
+            "binding": budget_cb.plan.binding if budget_cb.plan else None,
+            "allowed_steps": budget_cb.plan.allowed_steps if budget_cb.plan else {},
+        },
+        "metrics": metrics,
+        "steps": trainer.global_step,
+        "epochs": trainer.current_epoch,
+        "seed": cfg.seed,
+        "versions": versions(),
+        "run": run_info(cfg, output_dir),
+    }
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / RESULT_FILE, result)
+        print_summary(result, output_dir)
+    objects = {"trainer": trainer, "module": module, "datamodule": datamodule, "budget": budget_cb}
+    if interrupted is not None:
+        raise interrupted
+    return result, objects
+
+
+def describe_meter(meter: EnergyMeter | None) -> dict[str, Any]:
+    if meter is None:
+        return {"method": "unavailable", "measured": False}
+    describe = getattr(meter, "describe", None)
+    return describe() if describe else {"method": meter.method, "measured": meter.measured}
+
+
+def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """`test_on=best`: the weights with the best validation accuracy (selected on validation
+    data only); `last`: the weights training ended with."""
+    if cfg.get("test_on", "best") == "last":
+        return None
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "")
+    return best or None
+
+
+def compress(module: FrugalModule, cfg: DictConfig, ckpt_path: str) -> FrugalModule:
+    """Load trained weights, then factorise or prune the backbone (`compress=svd|prune`)."""
+    from frugal.models.compress import compress_model
+
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    options = OmegaConf.to_container(cfg.compress, resolve=True)
+    module.backbone = compress_model(module.backbone, **options)
+    return module
+
+
+def run_info(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
+    info: dict[str, Any] = {"dir": str(output_dir), "name": cfg.model.name, "overrides": []}
+    if HydraConfig.initialized():
+        info["overrides"] = list(HydraConfig.get().overrides.task)
+    return info

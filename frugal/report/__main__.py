@@ -1,0 +1,5 @@
+import sys
+
+from frugal.report.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""``frugal-report RUN_OR_MULTIRUN_DIR... [-o OUT]`` (also ``python -m frugal.report``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from frugal.report.collect import NO_SUCH_DIR, RESULT_FILE, Skipped, load_runs
+from frugal.report.compare import compare
+from frugal.report.plots import plot_curves, plot_pareto
+from frugal.report.table import write_report_md, write_runs_csv
+from frugal.report.units import plural
+
+DEFAULT_OUT = Path("report")
+EXIT_NO_RUNS = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="frugal-report",
+        description=(
+            f"Compare training runs: finds every {RESULT_FILE} under the given run or multirun "
+            "directories (recursively) and writes runs.csv, report.md, pareto.png and curves.png."
+        ),
+        epilog=(
+            "Runs with a missing or malformed result.json are listed as skipped in report.md; "
+            "a bad curve.csv only drops that run's curve. Exit status 0 when at least one run "
+            "was reported, 2 when none was."
+        ),
+    )
+    parser.add_argument(
+        "dirs",
+        nargs="+",
+        type=Path,
+        metavar="RUN_OR_MULTIRUN_DIR",
+        help="a run directory, a multirun directory (numbered job subdirs) or any parent",
+    )
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output directory, created if needed (default: ./{DEFAULT_OUT})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    runs, skipped = load_runs(args.dirs)
+    if not runs:
+        print(f"frugal-report: {_no_runs_message(args.dirs, skipped)}", file=sys.stderr)
+        return EXIT_NO_RUNS
+    comparison = compare(runs)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_runs_csv(comparison, args.out / "runs.csv")
+    write_report_md(comparison, skipped, args.dirs, args.out / "report.md")
+    plot_pareto(comparison, args.out / "pareto.png")
+    plot_curves(comparison, args.out / "curves.png")
+    print(f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped -> {args.out}")
+    return 0
+
+
+def _no_runs_message(dirs: Sequence[Path], skipped: Sequence[Skipped]) -> str:
+    where = ", ".join(str(d) for d in dirs)
+    malformed = [s for s in skipped if s.reason != NO_SUCH_DIR]
+    if not malformed:
+        return f"no {RESULT_FILE} under {where}"
+    first = malformed[0]
+    return (
+        f"no readable {RESULT_FILE} under {where} "
+        f"({len(malformed)} malformed; first: {first.path}: {first.reason})"
+    )

@@ -1,0 +1,58 @@
+"""Shared fixtures: compose the real Hydra config into a temporary run directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+# Tiny, fast and quiet: synthetic data, a small MLP, no energy meter unless a test asks.
+TINY = [
+    "data=synthetic",
+    "model=mlp_tiny",
+    "trainer.max_steps=30",
+    "trainer.check_val_every_n_epoch=1",
+    "trainer.enable_progress_bar=false",
+    "logger=none",
+    "energy.backend=none",
+    "threads=1",
+]
+
+
+def compose_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, *overrides], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path)
+        cfg.paths.log_dir = str(tmp_path)
+        cfg.paths.root_dir = str(tmp_path)
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def run_train(tmp_path: Path) -> Callable[..., tuple[dict[str, Any], dict[str, Any]]]:
+    """Run `frugal.train.train` on the tiny config plus overrides; returns (result, objects)."""
+    from frugal.train import train
+
+    def run(*overrides: str, out: Path | None = None, **kwargs: Any):
+        cfg = compose_cfg(out or tmp_path, *overrides)
+        return train(cfg, **kwargs)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    os.environ.pop("FRUGAL_DEBUG", None)

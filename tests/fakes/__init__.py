@@ -1,0 +1,1 @@
+"""Test doubles shared by tests: fake sysfs trees, stub vendor libraries."""

@@ -1,0 +1,24 @@
+"""A fake energy meter with a known cost, for budget tests (this machine has no counters)."""
+
+from __future__ import annotations
+
+
+class FakeEnergyMeter:
+    """`joules_per_read` joules per read; the budget callback reads once per training step."""
+
+    method = "fake"
+
+    def __init__(self, joules_per_read: float, measured: bool = True):
+        self.joules_per_read = joules_per_read
+        self.measured = measured
+        self.reads = 0
+
+    def start(self) -> None:
+        self.reads = 0
+
+    def read_j(self) -> float:
+        self.reads += 1
+        return self.reads * self.joules_per_read
+
+    def stop(self) -> None:
+        pass

@@ -1,0 +1,258 @@
+"""Tiny Trainer runs on synthetic data: each budget stops the run on the step it runs out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import types
+from pathlib import Path
+
+import pytest
+from fakes.meters import FakeEnergyMeter
+
+CONTRACT_KEYS = {
+    "status",
+    "stopped_by",
+    "budget",
+    "spent",
+    "energy",
+    "model",
+    "plan",
+    "metrics",
+    "steps",
+    "epochs",
+    "seed",
+    "versions",
+}
+SPENT_KEYS = {
+    "energy_j",
+    "carbon_g",
+    "compute_flop",
+    "data_samples",
+    "time_s",
+    "memory_bytes",
+    "params",
+}
+
+
+def step_flop(result: dict) -> float:
+    return result["model"]["train_flop_per_sample"] * 32  # synthetic batch size
+
+
+def test_result_and_curve_follow_the_contract(run_train, tmp_path):
+    result, _ = run_train("trainer.max_steps=24")
+    written = json.loads((tmp_path / "result.json").read_text())
+    assert written == json.loads(json.dumps(result))
+    assert set(written) >= CONTRACT_KEYS
+    assert set(written["budget"]) == SPENT_KEYS and set(written["spent"]) == SPENT_KEYS
+    assert all(value is None for value in written["budget"].values())
+    assert written["status"] == "completed" and written["stopped_by"] is None
+    assert written["steps"] == 24
+    assert written["spent"]["data_samples"] == 24 * 32
+    assert written["spent"]["compute_flop"] == pytest.approx(24 * step_flop(written))
+    assert written["spent"]["energy_j"] is None  # energy.backend=none: unknown, not 0
+    assert written["energy"] == {
+        "method": "unavailable",
+        "measured": False,
+        "estimate_margin": 0.0,
+        "carbon_intensity_g_per_kwh": written["energy"]["carbon_intensity_g_per_kwh"],
+        "carbon_intensity_source": "codecarbon:offline:USA",
+    }
+    assert {"name", "params", "params_effective", "flop_per_sample"} <= set(written["model"])
+    assert 0.0 <= written["metrics"]["test/acc"] <= 1.0 and "val/acc" in written["metrics"]
+    assert {"torch", "lightning", "frugal"} <= set(written["versions"])
+
+    with (tmp_path / "curve.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:5] == ["step", "samples", "compute_flop", "energy_j", "time_s"]
+    assert {"val/acc", "val/loss"} <= set(rows[0])
+    assert [int(r["step"]) for r in rows] == [12, 24]  # 12 steps per epoch, validated each epoch
+    assert rows[-1]["energy_j"] == ""  # unknown stays empty
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.parametrize("plan", ["off", "fit"])
+def test_compute_budget_stops_within_one_step(run_train, tmp_path, plan):
+    probe, _ = run_train("trainer.max_steps=1", out=tmp_path / "probe")
+    limit = 10.5 * step_flop(probe)
+    result, _ = run_train(f"budget.compute={limit}", f"budget.plan={plan}", "trainer.max_steps=100")
+    assert result["status"] == "budget_exhausted"
+    assert result["stopped_by"] == "compute"
+    spent = result["spent"]["compute_flop"]
+    assert limit - step_flop(result) < spent <= limit
+    assert result["steps"] == 10
+    if plan == "fit":
+        assert result["plan"] == {
+            "mode": "fit",
+            "max_steps": 10,
+            "binding": "compute",
+            "allowed_steps": {"compute": 10},
+        }
+
+
+def test_compute_plan_drives_the_budget_linear_schedule_to_zero_on_the_last_step(
+    run_train, tmp_path
+):
+    probe, _ = run_train("trainer.max_steps=1", out=tmp_path / "probe")
+    limit = 37.2 * step_flop(probe)
+    result, _ = run_train(
+        f"budget.compute={limit}",
+        "scheduler=budget_linear",
+        "logger=csv",
+        "trainer.log_every_n_steps=1",
+        "trainer.max_steps=1000",
+    )
+    assert result["plan"]["max_steps"] == math.floor(limit / step_flop(result)) == 37
+    assert result["spent"]["compute_flop"] <= limit
+    lrs = logged_lrs(tmp_path)
+    assert lrs[0] == pytest.approx(0.01)
+    assert max(lrs) == 36 and lrs[36] == pytest.approx(0.0, abs=1e-12)
+    assert lrs[35] > 0
+
+
+def logged_lrs(run_dir: Path) -> dict[int, float]:
+    with (run_dir / "csv" / "metrics.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("lr-Adam")]
+    return {int(r["step"]): float(r["lr-Adam"]) for r in rows}
+
+
+def test_data_budget(run_train):
+    result, _ = run_train("budget.data=200", "budget.plan=off", "trainer.max_steps=100")
+    assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "data")
+    assert result["spent"]["data_samples"] == 192  # 6 batches of 32; a 7th would cross 200
+
+
+def test_time_budget_with_a_patched_clock(run_train, monkeypatch):
+    import frugal.callbacks.budget as budget_module
+
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(
+        budget_module, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks))
+    )
+    result, _ = run_train(
+        "budget.time=15s", "budget.warmup_steps=2", "budget.plan=fit", "trainer.max_steps=200"
+    )
+    assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "time")
+    assert 14 <= result["spent"]["time_s"] <= 15
+    assert result["plan"]["binding"] == "time", result["plan"]
+
+
+def test_energy_budget_with_a_known_meter_ends_within_one_step_and_ends_the_schedule(
+    run_train, tmp_path
+):
+    meter = FakeEnergyMeter(joules_per_read=5.0)
+    result, _ = run_train(
+        "budget.energy=123J",
+        "budget.warmup_steps=3",
+        "scheduler=budget_linear",
+        "logger=csv",
+        "trainer.log_every_n_steps=1",
+        "trainer.max_steps=500",
+        energy_meter=meter,
+    )
+    assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "energy")
+    assert 123 - 5 < result["spent"]["energy_j"] <= 123
+    assert result["steps"] == 24 == result["plan"]["max_steps"]
+    assert result["plan"]["binding"] == "energy"
+    assert result["energy"]["method"] == "fake" and result["energy"]["measured"] is True
+    lrs = logged_lrs(tmp_path)
+    assert max(lrs) == 23 and lrs[23] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_estimated_energy_stops_short_by_the_margin(run_train):
+    meter = FakeEnergyMeter(joules_per_read=5.0, measured=False)
+    result, _ = run_train(
+        "budget.energy=100J",
+        "budget.estimate_margin=0.2",
+        "budget.plan=off",
+        "trainer.max_steps=500",
+        energy_meter=meter,
+    )
+    assert result["stopped_by"] == "energy"
+    assert 80 - 5 < result["spent"]["energy_j"] <= 80
+    assert result["energy"]["estimate_margin"] == 0.2
+
+
+def test_carbon_budget_from_energy_and_configured_intensity(run_train):
+    meter = FakeEnergyMeter(joules_per_read=3.6e5)  # 0.1 kWh per step
+    result, _ = run_train(
+        "budget.carbon=1kg",
+        "energy.carbon_intensity_g_per_kwh=500",
+        "budget.plan=off",
+        "trainer.max_steps=500",
+        energy_meter=meter,
+    )
+    assert result["stopped_by"] == "carbon"
+    assert result["spent"]["carbon_g"] == pytest.approx(50.0 * result["steps"])
+    assert result["steps"] == 20  # 20 × 50 g = 1 kg; a 21st step would cross it
+    assert result["energy"]["carbon_intensity_source"] == "config"
+
+
+def test_params_budget_refuses_before_any_step(run_train):
+    result, objects = run_train("model=cnn", "budget.params=1000", "budget.plan=refuse")
+    assert result["status"] == "refused" and result["stopped_by"] == "params"
+    assert result["steps"] == 0 and objects["trainer"].global_step == 0
+    assert "test/acc" not in result["metrics"]
+
+
+def test_refuse_when_the_configured_run_does_not_fit(run_train):
+    result, _ = run_train("budget.data=100", "budget.plan=refuse", "trainer.max_steps=30")
+    assert result["status"] == "refused" and result["stopped_by"] == "data"
+    assert result["steps"] == 0
+    assert "budget.data allows 3 steps" in result["message"]
+
+
+def test_warn_never_stops(run_train):
+    result, _ = run_train("budget.data=100", "budget.on_exceed=warn", "trainer.max_steps=30")
+    assert result["status"] == "completed" and result["steps"] == 30
+
+
+def test_resumed_run_with_a_spent_budget_stops_before_a_step(run_train, tmp_path):
+    first, _ = run_train("budget.data=200", "trainer.max_steps=100", out=tmp_path / "a")
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    assert first["stopped_by"] == "data" and ckpt.is_file()
+    second, _ = run_train(
+        "budget.data=200", "trainer.max_steps=100", f"ckpt_path={ckpt}", out=tmp_path / "b"
+    )
+    assert second["status"] == "budget_exhausted" and second["stopped_by"] == "data"
+    assert second["steps"] == first["steps"]
+    assert second["spent"]["data_samples"] == first["spent"]["data_samples"]
+
+
+def test_sigterm_half_way_then_resume_spends_the_budget_once(run_train, tmp_path):
+    import lightning as L
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    class SigtermAt(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 9:
+                import os
+                import signal
+
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    from conftest import compose_cfg
+
+    from frugal.pipeline import train
+
+    cfg = compose_cfg(tmp_path / "a", "budget.data=640", "trainer.max_steps=100")
+    import frugal.pipeline as pipeline
+
+    original = pipeline.build_callbacks
+    pipeline.build_callbacks = lambda *a, **k: [*original(*a, **k), SigtermAt()]
+    try:
+        with pytest.raises(SIGTERMException):
+            train(cfg)
+    finally:
+        pipeline.build_callbacks = original
+    killed = json.loads((tmp_path / "a" / "result.json").read_text())
+    assert killed["status"] == "interrupted"
+    assert 0 < killed["spent"]["data_samples"] < 640
+    ckpt = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    resumed, _ = run_train(
+        "budget.data=640", "trainer.max_steps=100", f"ckpt_path={ckpt}", out=tmp_path / "b"
+    )
+    assert resumed["status"] == "budget_exhausted"
+    assert 640 - 32 < resumed["spent"]["data_samples"] <= 640
+    assert resumed["steps"] == 20
