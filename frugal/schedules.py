@@ -13,11 +13,13 @@ from collections.abc import Callable
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-SHAPES = ("linear", "cosine")
+SHAPES = ("linear", "cosine", "step")
+STEP_MILESTONES = (0.5, 0.75)  # step shape: ×0.1 at half and three quarters of the horizon
 
 
 class BudgetLR(LambdaLR):
-    """LR factor from 1 at step 0 down to `final_ratio` at step `horizon() - 1`."""
+    """LR factor from 1 at step 0 down to `final_ratio` at step `horizon() - 1` (linear,
+    cosine), or ×0.1 at 50 % and 75 % of the horizon (step)."""
 
     def __init__(
         self,
@@ -45,6 +47,8 @@ class BudgetLR(LambdaLR):
         if total is None or total <= 1:
             return 1.0  # no horizon known (unbounded run): constant LR
         progress = min(step, total - 1) / (total - 1)
+        if self.shape == "step":  # final_ratio does not apply: the classic ×0.1 drops
+            return 0.1 ** sum(progress >= milestone for milestone in STEP_MILESTONES)
         if self.shape == "linear":
             decay = 1.0 - progress
         else:

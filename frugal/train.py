@@ -68,7 +68,15 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     if result["status"] == "budget_exhausted" and cfg.budget.get("on_exceed") == "error":
         print(f"frugal-train: budget exceeded: {result['message']}", file=sys.stderr)
         sys.exit(EXIT_BUDGET_ERROR)
-    return result["metrics"].get("test/acc")  # the objective for Hydra sweepers
+    return objectives(cfg, result)
+
+
+def objectives(cfg: DictConfig, result: dict[str, Any]) -> float | tuple[float | None, ...] | None:
+    """What a Hydra sweeper optimises: `objectives: [test/acc, energy_j]` names metrics or
+    spent keys; one name gives a float, several a tuple (multi-objective Optuna)."""
+    names = list(cfg.get("objectives") or ["test/acc"])
+    values = tuple(result["metrics"].get(name, result["spent"].get(name)) for name in names)
+    return values[0] if len(values) == 1 else values
 
 
 def main() -> None:
