@@ -7,7 +7,7 @@ wrapper (it imports this module only once the command line has been checked).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.accelerators import CUDAAccelerator
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -26,6 +27,7 @@ from frugal.data.arrays import ArrayDataModule
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_intensity
 from frugal.meters.energy import EnergyConfig, build_energy_meter
+from frugal.meters.energy.nvml import nvml_indices
 from frugal.models import create_model
 from frugal.models.accounting import count_params, count_params_effective, flop_per_sample
 from frugal.module import FrugalModule
@@ -125,17 +127,19 @@ def train(
         module = compress(module, cfg, ckpt_path)
         ckpt_path = None  # a compressed model is fine-tuned under a fresh budget
 
-    params = count_params(module.backbone)
-    params_effective = count_params_effective(module.backbone)
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
-    budget_cb = BudgetCallback(checked.budget, params_effective=params_effective)
+    budget_cb = BudgetCallback(
+        checked.budget, count_params=lambda m: count_params_effective(m.backbone)
+    )
     callbacks += [budget_cb, CurveRecorder(budget_cb, output_dir / "curve.csv")]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    meter = energy_meter or build_energy_meter(checked.energy, local_rank=trainer.local_rank)
+    meter = energy_meter or build_energy_meter(
+        node_energy_config(checked.energy, trainer), local_rank=trainer.local_rank
+    )
     intensity, intensity_source = carbon_intensity(checked.energy)
     if trainer.local_rank == 0:
         budget_cb.energy_meter = meter
@@ -172,8 +176,8 @@ def train(
         },
         "model": {
             "name": cfg.model.name,
-            "params": params,
-            "params_effective": params_effective,
+            "params": count_params(module.backbone),  # after training: masks may have changed
+            "params_effective": count_params_effective(module.backbone),
             "flop_per_sample": flop_per_sample(module.backbone, datamodule.input_shape),
             "train_flop_per_sample": budget_cb.train_flop_per_sample,
         },
@@ -197,6 +201,14 @@ def train(
     if interrupted is not None:
         raise interrupted
     return result, objects
+
+
+def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig:
+    """Energy is metered once per node, by local rank 0: it must read every GPU this node
+    trains on, not only its own."""
+    if energy.gpu_indices is not None or not isinstance(trainer.accelerator, CUDAAccelerator):
+        return energy
+    return replace(energy, gpu_indices=nvml_indices(list(trainer.device_ids)))
 
 
 def describe_meter(meter: EnergyMeter | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ def print_summary(result: dict[str, Any], output_dir: Path) -> None:
         table.add_column(column, justify="right" if column else "left")
     for key, spent in result["spent"].items():
         limit = result["budget"].get(key)
-        shown = format_amount(spent, UNIT[key]) if key != "params" else str(spent)
+        shown = format_amount(spent, UNIT[key])
         if key == "energy_j" and spent is not None:
             shown += f" ({energy['method']}{'' if energy['measured'] else ', estimate'})"
         budget = "-" if limit is None else (format_amount(limit, UNIT[key]))

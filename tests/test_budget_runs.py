@@ -113,8 +113,9 @@ def test_compute_plan_drives_the_budget_linear_schedule_to_zero_on_the_last_step
 
 def logged_lrs(run_dir: Path) -> dict[int, float]:
     with (run_dir / "csv" / "metrics.csv").open() as handle:
-        rows = [r for r in csv.DictReader(handle) if r.get("lr-Adam")]
-    return {int(r["step"]): float(r["lr-Adam"]) for r in rows}
+        rows = list(csv.DictReader(handle))
+    (column,) = {key for key in rows[0] if key.startswith("lr-")}  # lr-<optimizer class>
+    return {int(r["step"]): float(r[column]) for r in rows if r[column]}
 
 
 def test_data_budget(run_train):
@@ -256,3 +257,43 @@ def test_sigterm_half_way_then_resume_spends_the_budget_once(run_train, tmp_path
     assert resumed["status"] == "budget_exhausted"
     assert 640 - 32 < resumed["spent"]["data_samples"] <= 640
     assert resumed["steps"] == 20
+
+
+def test_refuse_stops_as_soon_as_the_energy_forecast_does_not_fit(run_train):
+    meter = FakeEnergyMeter(joules_per_read=5.0)
+    result, _ = run_train(
+        "budget.energy=200J",
+        "budget.plan=refuse",
+        "budget.warmup_steps=2",
+        "trainer.max_steps=100",
+        energy_meter=meter,
+    )
+    assert (result["status"], result["stopped_by"]) == ("refused", "energy")
+    assert result["steps"] == 12  # first forecast: warm-up (2) + one re-plan interval (10)
+    assert result["spent"]["energy_j"] == 60 < 200
+    assert "budget.energy allows 40 steps" in result["message"]
+
+
+def test_diverged_run_is_reported_as_such(run_train):
+    result, _ = run_train("optimizer=sgd", "optimizer.lr=1e12", "trainer.max_steps=50")
+    assert result["status"] == "diverged"
+    assert result["steps"] < 50
+
+
+def test_budget_use_is_logged_and_shown(run_train, tmp_path):
+    meter = FakeEnergyMeter(joules_per_read=5.0, measured=False)
+    _, objects = run_train(
+        "budget.data=10k",
+        "budget.energy=2kJ",
+        "logger=csv",
+        "trainer.log_every_n_steps=5",
+        "trainer.max_steps=20",
+        energy_meter=meter,
+    )
+    with (tmp_path / "csv" / "metrics.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("budget/data_used")]
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20]
+    assert float(rows[-1]["budget/data_used"]) == 20 * 32
+    assert float(rows[-1]["budget/data_frac"]) == pytest.approx(640 / 10_000)
+    assert float(rows[-1]["budget/energy_used"]) == 100
+    assert objects["budget"].progress() == {"data": "0.64/10k samples", "energy": "0.1/2 kJ est."}

@@ -115,29 +115,39 @@ def parse_amount(value: object, dim: Dimension) -> float:
     return amount
 
 
+COUNT_UNITS = ("samples", "count")  # prefixes attach to the number: 20k samples
+
+
 def _scale(amount: float, unit: str) -> tuple[float, str]:
-    """(divisor, prefixed unit) that brings `amount` into [1, 1000) (binary steps for bytes)."""
+    """(divisor, prefix) that brings `amount` into [1, 1000) (binary steps for bytes)."""
     base = 1024.0 if unit == "B" else 1000.0
     prefixes = ["", "Ki", "Mi", "Gi", "Ti"] if unit == "B" else ["", "k", "M", "G", "T", "P"]
     divisor, index = 1.0, 0
     while abs(amount) >= divisor * base and index < len(prefixes) - 1:
         divisor *= base
         index += 1
-    return divisor, prefixes[index] + unit
+    return divisor, prefixes[index]
+
+
+def _with_unit(number: str, prefix: str, unit: str) -> str:
+    if unit in COUNT_UNITS:
+        return f"{number}{prefix}" + ("" if unit == "count" else f" {unit}")
+    return f"{number} {prefix}{unit}"
 
 
 def format_amount(amount: float | None, unit: str) -> str:
-    """Human-readable amount with an SI prefix (`1.23 kJ`, `2 GFLOP`); None -> 'unknown'."""
+    """Human-readable amount with an SI prefix (`1.23 kJ`, `2 GFLOP`, `20k samples`);
+    None -> 'unknown'."""
     if amount is None:
         return "unknown"
     if unit == "s":
         return f"{amount:.1f} s" if amount < 120 else f"{amount / 60:.1f} min"
-    divisor, prefixed = _scale(amount, unit)
-    return f"{amount / divisor:.3g} {prefixed}"
+    divisor, prefix = _scale(amount, unit)
+    return _with_unit(f"{amount / divisor:.3g}", prefix, unit)
 
 
 def format_use(used: float | None, limit: float, unit: str) -> str:
     """`1.2/2 kJ`: what is spent against its limit, both in the limit's scale."""
-    divisor, prefixed = (1.0, unit) if unit == "s" else _scale(limit, unit)
+    divisor, prefix = (1.0, "") if unit == "s" else _scale(limit, unit)
     shown = "?" if used is None else f"{used / divisor:.3g}"
-    return f"{shown}/{limit / divisor:.3g} {prefixed}"
+    return _with_unit(f"{shown}/{limit / divisor:.3g}", prefix, unit)

@@ -42,7 +42,7 @@ class BudgetCallback(L.Callback):
     def __init__(
         self,
         spec: BudgetSpec,
-        params_effective: int | None = None,
+        count_params: Callable[[L.LightningModule], int] | None = None,
         energy_meter: EnergyMeter | None = None,
         carbon_g_per_kwh: float | None = None,
         clock: Callable[[], float] | None = None,
@@ -53,7 +53,8 @@ class BudgetCallback(L.Callback):
         if replan_every_n_steps < 1:
             raise ValueError(f"replan_every_n_steps={replan_every_n_steps}: expected >= 1")
         self.spec = spec
-        self.params_effective = params_effective
+        self.count_params = count_params  # effective parameters, counted once masks exist
+        self.params_effective: int | None = None
         self.energy_meter = energy_meter
         self.carbon_g_per_kwh = carbon_g_per_kwh
         self.clock = clock or _now
@@ -74,6 +75,7 @@ class BudgetCallback(L.Callback):
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
         self._segment_start_step = 0
         self._configured: int | None = None
+        self._stage: str | None = None
 
     # ---- what the limits are, once estimates are discounted -------------------------------
     @property
@@ -93,8 +95,13 @@ class BudgetCallback(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"ledger": self.ledger.state_dict()}
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._stage = stage
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.ledger.load_state_dict(state_dict["ledger"])
+        # Only a resumed fit continues the books; testing a checkpoint must not rewind them.
+        if self._stage == "fit":
+            self.ledger.load_state_dict(state_dict["ledger"])
 
     # ---- start: measure one step, plan, check a resumed run ---------------------------------
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -114,6 +121,8 @@ class BudgetCallback(L.Callback):
                 measurable.append("carbon_g")
             self.energy_meter.start()
         self.ledger.start_segment(tuple(measurable))
+        if self.count_params is not None:  # after setup: sparsity callbacks have added masks
+            self.params_effective = self.count_params(pl_module)
         self.ledger.book("params", self.params_effective)
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
         self._segment_start_step = trainer.global_step
@@ -180,11 +189,17 @@ class BudgetCallback(L.Callback):
         self._book(trainer)
         step = trainer.global_step
         since_warmup = step - self._segment_start_step - self.spec.warmup_steps
+        refused = False
         if since_warmup >= 0 and since_warmup % self.replan_every_n_steps == 0:
             self._forecast(step)
             self._replan(trainer)
+            # Under `refuse`, a forecast that the configured run will not fit stops it now,
+            # rather than overspending later.
+            refused = self.spec.plan == "refuse" and self.plan is not None and not self.plan.fits
         key = self._over_budget()
-        self._decide(trainer, key)
+        if refused and self.plan is not None and self.plan.tightest is not None:
+            key = AMOUNT_KEYS[self.plan.tightest][0]
+        self._decide(trainer, key, refused=refused and key is not None)
         if (step % max(trainer.log_every_n_steps, 1)) == 0:
             self._log(trainer, step)
 
@@ -237,14 +252,18 @@ class BudgetCallback(L.Callback):
                 return key
         return None
 
-    def _decide(self, trainer: L.Trainer, key: str | None) -> None:
-        code = 0 if key is None else STOP_KEYS.index(key) + 1
+    def _decide(self, trainer: L.Trainer, key: str | None, refused: bool = False) -> None:
+        """Agree across ranks: any rank out of budget stops all, on this same step."""
+        n_keys = len(STOP_KEYS)
+        code = 0 if key is None else STOP_KEYS.index(key) + 1 + (n_keys if refused else 0)
         if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
             agreed = torch.tensor([code], dtype=torch.int64)
-            dist.all_reduce(agreed, op=dist.ReduceOp.MAX)  # any rank out of budget stops all
+            dist.all_reduce(agreed, op=dist.ReduceOp.MAX)
             code = int(agreed.item())
         if code:
-            self._exhausted(trainer, BUDGET_KEY[STOP_KEYS[code - 1]])
+            key = BUDGET_KEY[STOP_KEYS[(code - 1) % n_keys]]
+            detail = self.plan.shortfall() if code > n_keys and self.plan is not None else None
+            self._exhausted(trainer, key, refused=code > n_keys, detail=detail)
 
     def _exhausted(
         self, trainer: L.Trainer, key: str, refused: bool = False, detail: str | None = None

@@ -41,11 +41,15 @@ def default_gpu_indices(local_rank: int) -> list[int]:
         return []
     if not torch.cuda.is_available():
         return []
-    # CUDA numbers visible devices; NVML numbers all of them.
+    return nvml_indices([local_rank])
+
+
+def nvml_indices(cuda_ids: list[int]) -> list[int]:
+    """NVML indices of CUDA devices: CUDA numbers the visible devices, NVML all of them."""
     visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
-    if len(visible) > local_rank and all(v.isdigit() for v in visible):
-        return [int(visible[local_rank])]
-    return [local_rank]
+    if all(v.isdigit() for v in visible) and len(visible) > max(cuda_ids, default=-1):
+        return [int(visible[i]) for i in cuda_ids]
+    return list(cuda_ids)
 
 
 class NvmlBackend:
