@@ -16,7 +16,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CUDAAccelerator
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from frugal.budget.spec import BudgetSpec, ConfigError
@@ -148,7 +147,9 @@ def train(
     interrupted: BaseException | None = None
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    except (SIGTERMException, KeyboardInterrupt) as err:
+    except (SystemExit, KeyboardInterrupt) as err:
+        # SIGTERM arrives as Lightning's SIGTERMException, Ctrl-C as sys.exit(1) after
+        # Lightning's own clean-up: either way the run stops resumably and says so.
         interrupted = err
     spent = budget_cb.ledger.totals()  # before testing: a test checkpoint restores callbacks
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -53,7 +54,12 @@ def _debug(cfg: DictConfig | None = None) -> bool:
     return bool(os.environ.get("FRUGAL_DEBUG")) or bool(cfg is not None and cfg.get("debug"))
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+# An absolute path: Hydra resolves a relative one against the *package* when the function is
+# started as a console script (`frugal-train`), and conf/ lives beside the package, not in it.
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
         result, _ = train(cfg)
