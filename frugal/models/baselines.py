@@ -154,6 +154,18 @@ def cnn(
     depth: int = 3,
     width_mult: float = 1.0,
 ) -> nn.Module:
+    return paper_cnn(input_shape, num_classes, channels, depth, width_mult)
+
+
+def paper_cnn(
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    channels: int,
+    depth: int,
+    width_mult: float,
+    conv: ConvFactory = nn.Conv1d,
+) -> CNN1d:
+    """The paper's CNN shape (strided, kernels 5/3/3…) with any convolution layer."""
     length, in_channels = length_and_channels(input_shape)
     return CNN1d(
         length,
@@ -161,6 +173,7 @@ def cnn(
         in_channels=in_channels,
         channels=scaled(channels, width_mult),
         kernels=paper_kernels(depth),
+        conv=conv,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from frugal.models.baselines import CNN1d, length_and_channels, paper_kernels, scaled
+from frugal.models.baselines import paper_cnn, scaled
 from frugal.models.cnn2d import CNN2d
 from frugal.models.layers import DepthwiseSeparableConv1d, DepthwiseSeparableConv2d
 from frugal.models.registry import register_model
@@ -19,14 +19,8 @@ def dsconv_cnn(
     depth: int = 3,
     width_mult: float = 1.0,
 ) -> nn.Module:
-    length, in_channels = length_and_channels(input_shape)
-    return CNN1d(
-        length,
-        num_classes,
-        in_channels=in_channels,
-        channels=scaled(channels, width_mult),
-        kernels=paper_kernels(depth),
-        conv=DepthwiseSeparableConv1d,
+    return paper_cnn(
+        input_shape, num_classes, channels, depth, width_mult, conv=DepthwiseSeparableConv1d
     )
 
 

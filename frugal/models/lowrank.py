@@ -11,7 +11,7 @@ from functools import partial
 
 from torch import nn
 
-from frugal.models.baselines import MLP, CNN1d, length_and_channels, paper_kernels, scaled
+from frugal.models.baselines import MLP, paper_cnn, scaled
 from frugal.models.cnn2d import CNN2d
 from frugal.models.layers import LowRankConv1d, LowRankConv2d, LowRankLinear
 from frugal.models.registry import register_model
@@ -44,15 +44,8 @@ def lowrank_cnn(
     width_mult: float = 1.0,
     rank_ratio: float = 0.25,
 ) -> nn.Module:
-    length, in_channels = length_and_channels(input_shape)
-    return CNN1d(
-        length,
-        num_classes,
-        in_channels=in_channels,
-        channels=scaled(channels, width_mult),
-        kernels=paper_kernels(depth),
-        conv=partial(LowRankConv1d.with_ratio, rank_ratio=rank_ratio),
-    )
+    conv = partial(LowRankConv1d.with_ratio, rank_ratio=rank_ratio)
+    return paper_cnn(input_shape, num_classes, channels, depth, width_mult, conv=conv)
 
 
 @register_model

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from frugal.models.baselines import MLP, CNN1d, length_and_channels, paper_kernels, scaled
+from frugal.models.baselines import MLP, paper_cnn, scaled
 from frugal.models.cnn2d import CNN2d
 from frugal.models.layers import DenseLayer, WeightMask, dense_weight, set_mask, weight_mask
 from frugal.models.registry import register_model
@@ -178,14 +178,7 @@ def sparse_cnn(
     density: float = 0.2,
     distribution: str = "erk",
 ) -> nn.Module:
-    length, in_channels = length_and_channels(input_shape)
-    dense = CNN1d(
-        length,
-        num_classes,
-        in_channels=in_channels,
-        channels=scaled(channels, width_mult),
-        kernels=paper_kernels(depth),
-    )
+    dense = paper_cnn(input_shape, num_classes, channels, depth, width_mult)
     return init_random_masks(dense, density, distribution)
 
 
