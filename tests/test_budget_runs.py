@@ -125,17 +125,30 @@ def test_data_budget(run_train):
 
 
 def test_time_budget_with_a_patched_clock(run_train, monkeypatch):
-    import frugal.callbacks.budget as budget_module
+    """A clock that advances one second per training step (patched, not slept)."""
+    import lightning as L
 
-    ticks = iter(range(10_000))
+    import frugal.callbacks.budget as budget_module
+    import frugal.pipeline as pipeline
+
+    clock = {"s": 0.0}
+
+    class OneSecondPerStep(L.Callback):  # runs before the budget callback books the step
+        def on_train_batch_end(self, *args):
+            clock["s"] += 1.0
+
     monkeypatch.setattr(
-        budget_module, "time", types.SimpleNamespace(perf_counter=lambda: next(ticks))
+        budget_module, "time", types.SimpleNamespace(perf_counter=lambda: clock["s"])
+    )
+    original = pipeline.build_callbacks
+    monkeypatch.setattr(
+        pipeline, "build_callbacks", lambda *a, **k: [*original(*a, **k), OneSecondPerStep()]
     )
     result, _ = run_train(
         "budget.time=15s", "budget.warmup_steps=2", "budget.plan=fit", "trainer.max_steps=200"
     )
     assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "time")
-    assert 14 <= result["spent"]["time_s"] <= 15
+    assert result["spent"]["time_s"] == 15 == result["steps"]
     assert result["plan"]["binding"] == "time", result["plan"]
 
 

@@ -23,6 +23,8 @@ from fakes.rapl_tree import write_zone
 import frugal.pipeline as pipeline
 
 PARKED_POLLER = "energy.measure_power_secs=3600"
+# 2-step runs never validate, so the checkpoint's val/acc monitor has nothing to watch
+pytestmark = pytest.mark.filterwarnings("ignore:.*could not find the monitored key")
 
 
 class ScriptedRapl(L.Callback):
@@ -73,9 +75,7 @@ def scripted_rapl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ScriptedRa
     root = tmp_path / "powercap"
     script = ScriptedRapl(root, fake_tree(root))
     original = pipeline.build_callbacks
-    monkeypatch.setattr(
-        pipeline, "build_callbacks", lambda *a, **k: [*original(*a, **k), script]
-    )
+    monkeypatch.setattr(pipeline, "build_callbacks", lambda *a, **k: [*original(*a, **k), script])
     return script
 
 
@@ -94,6 +94,7 @@ def test_auto_without_counters_falls_back_to_codecarbons_estimate(run_train, tmp
         out=tmp_path / "run",
     )
     on_disk = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["spent"] == on_disk["spent"]  # what train() returns is what it wrote
     assert on_disk["status"] == "completed"
     energy = on_disk["energy"]
     assert energy["method"].startswith("codecarbon:")
@@ -117,6 +118,7 @@ def test_auto_with_rapl_counters_reports_exactly_the_scripted_joules(
         out=tmp_path / "run",
     )
     on_disk = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["spent"] == on_disk["spent"]  # what train() returns is what it wrote
     assert on_disk["status"] == "completed"
     assert on_disk["energy"]["method"] == "rapl"
     assert on_disk["energy"]["measured"] is True
@@ -149,6 +151,7 @@ def test_energy_budget_with_rapl_stops_on_the_step_the_joules_run_out(
         out=tmp_path / "run",
     )
     on_disk = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert result["spent"] == on_disk["spent"]  # what train() returns is what it wrote
     assert on_disk["status"] == "budget_exhausted"
     assert on_disk["stopped_by"] == "energy"
     assert on_disk["energy"]["method"] == "rapl"
@@ -160,3 +163,41 @@ def test_energy_budget_with_rapl_stops_on_the_step_the_joules_run_out(
     assert on_disk["spent"]["energy_j"] == pytest.approx(25.0, abs=1e-9)
     assert on_disk["spent"]["energy_j"] == pytest.approx(scripted_j(scripted_rapl), abs=1e-9)
     assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+class BumpOnValidation(L.Callback):
+    """Validation costs energy too: adds `uj` to the dram counter at each validation."""
+
+    def __init__(self, root: Path, uj: int) -> None:
+        self.path = root / "intel-rapl:0:2" / "energy_uj"
+        self.uj = uj
+        self.validations = 0
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self.path.write_text(f"{int(self.path.read_text()) + self.uj}\n")
+        self.validations += 1
+
+
+def test_energy_of_a_validation_after_the_last_step_is_booked(
+    run_train, tmp_path, scripted_rapl, monkeypatch
+):
+    # synthetic data: 12 training batches per epoch, validation every epoch; 24 steps end on an
+    # epoch boundary, so a validation runs after the last step (its 5 J are part of fit).
+    validation = BumpOnValidation(scripted_rapl.root, 5_000_000)
+    with_script = pipeline.build_callbacks
+    monkeypatch.setattr(
+        pipeline, "build_callbacks", lambda *a, **k: [*with_script(*a, **k), validation]
+    )
+    result, objects = run_train(
+        "energy.backend=auto",
+        f"energy.rapl_root={scripted_rapl.root}",
+        "energy.gpu_indices=[]",
+        PARKED_POLLER,
+        "trainer.max_steps=24",
+        out=tmp_path / "run",
+    )
+    assert result["steps"] == 24
+    assert validation.validations == 2  # after steps 12 and 24
+    total_j = scripted_j(scripted_rapl) + 5.0 * validation.validations  # 24 + 10 J
+    assert objects["budget"].energy_meter.read_j() == pytest.approx(total_j, abs=1e-9)
+    assert result["spent"]["energy_j"] == pytest.approx(total_j, abs=1e-9)  # got 29 J

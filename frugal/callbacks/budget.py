@@ -282,6 +282,12 @@ class BudgetCallback(L.Callback):
 
     # ---- end: name the stop, keep a checkpoint ------------------------------------------------
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Book once more after the meter's last read: a validation after the last step spends
+        # energy and time too.
+        if self.energy_meter is not None:
+            self.energy_meter.stop()
+        if self._memory is not None:
+            self._book(trainer)
         plan = self.plan
         if (
             self.stopped_by is None
@@ -295,8 +301,6 @@ class BudgetCallback(L.Callback):
             self.status = "diverged"
         if self.stopped_by is not None and self.status != "refused":
             self.save_last(trainer)
-        if self.energy_meter is not None:
-            self.energy_meter.stop()
 
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class FakeEnergyMeter:
-    """`joules_per_read` joules per read; the budget callback reads once per training step."""
+    """`joules_per_read` joules per read while running; the budget callback reads once per
+    training step, and once more after `stop()` (which adds nothing: the meter has stopped)."""
 
     method = "fake"
 
@@ -12,13 +13,15 @@ class FakeEnergyMeter:
         self.joules_per_read = joules_per_read
         self.measured = measured
         self.reads = 0
+        self.running = False
 
     def start(self) -> None:
         self.reads = 0
+        self.running = True
 
     def read_j(self) -> float:
-        self.reads += 1
+        self.reads += self.running
         return self.reads * self.joules_per_read
 
     def stop(self) -> None:
-        pass
+        self.running = False

@@ -1,0 +1,132 @@
+"""Every `experiment=` config composes and trains a few steps with its own data and model, and
+the Pareto search (`hparams_search=pareto_optuna`) wires each family's knobs through."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CONF_DIR, compose_cfg
+from fakes.meters import FakeEnergyMeter
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from frugal.train import train
+
+EXPERIMENTS = sorted(path.stem for path in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+SEARCH = "pareto_optuna"
+# A few steps with the experiment's own data and model; no validation (an epoch is 36 steps).
+FEW_STEPS = ["trainer.max_steps=3"]
+
+
+def test_there_are_experiments():
+    assert {"mnist1d_table", "small_vs_large", "budgeted_schedules"} <= set(EXPERIMENTS)
+
+
+def choices(*overrides: str) -> dict[str, str | None]:
+    """The config group choices the real config (no test overrides) makes."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    return dict(cfg.hydra.runtime.choices)
+
+
+def run_few_steps(
+    tmp_path: Path, cache_dir: Path, *overrides: str
+) -> tuple[DictConfig, dict[str, object]]:
+    """compose_cfg's tiny settings, then the experiment's own data and model back on top."""
+    chosen = choices(*overrides)
+    own = [f"data={chosen['data']}", f"model={chosen['model']}"]
+    cfg = compose_cfg(tmp_path, *overrides, *own, *FEW_STEPS)
+    cfg.paths.cache_dir = str(cache_dir)  # MNIST-1D generated once for the module
+    result, _ = train(cfg, energy_meter=FakeEnergyMeter(0.01, measured=False))
+    return cfg, result
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_composes_and_trains(name, tmp_path, cache_dir):
+    chosen = choices(f"experiment={name}")
+    cfg, result = run_few_steps(tmp_path, cache_dir, f"experiment={name}")
+    assert cfg.model.name == result["model"]["name"]
+    assert chosen["data"] != "synthetic"  # a study config names its task
+    assert result["status"] in {"completed", "budget_exhausted"}
+    assert result["steps"] == 3
+    assert json.loads((tmp_path / "result.json").read_text())["steps"] == 3
+
+
+def sweep_params() -> dict[str, list[str]]:
+    """hparams_search=pareto_optuna's search space, parsed as the sweeper parses it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={SEARCH}"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params)
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    return {o.get_key_element(): [str(v) for v in o.sweep_string_iterator()] for o in parsed}
+
+
+def test_search_is_two_objective_over_existing_families():
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"hparams_search={SEARCH}"], return_hydra_config=True)
+    assert list(cfg.objectives) == ["test/acc", "energy_j"]
+    assert list(cfg.hydra.sweeper.direction) == ["maximize", "minimize"]
+    assert set(sweep_params()["experiment"]) <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize(
+    ("family", "knob", "value", "where"),
+    [
+        ("pareto_lowrank_cnn", "search.rank_ratio", "0.5", "model.kwargs.rank_ratio"),
+        ("pareto_rigl_cnn", "search.density", "0.3", "sparsity.density"),
+    ],
+)
+def test_family_reads_its_search_knob(family, knob, value, where, tmp_path, cache_dir):
+    overrides = (f"hparams_search={SEARCH}", f"experiment={family}", f"{knob}={value}")
+    cfg, _ = run_few_steps(tmp_path, cache_dir, *overrides, "model.kwargs.width_mult=0.5")
+    assert OmegaConf.select(cfg, where) == float(value)
+    assert cfg.model.kwargs.width_mult == 0.5
+
+
+def test_every_family_accepts_every_knob(tmp_path, cache_dir):
+    """No trial can crash on a knob its family lacks: each family trains with all of them set."""
+    knobs = {key: values[0] for key, values in sweep_params().items() if key != "experiment"}
+    for family in sweep_params()["experiment"]:
+        overrides = [f"hparams_search={SEARCH}", f"experiment={family}"]
+        overrides += [f"{key}={value}" for key, value in knobs.items()]
+        _, result = run_few_steps(tmp_path / family, cache_dir, *overrides)
+        assert result["steps"] == 3
+
+
+def test_optuna_sweep_returns_both_objectives(tmp_path):
+    """Two real trials through Hydra's Optuna sweeper on synthetic data."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "frugal.train",
+        "-m",
+        f"hparams_search={SEARCH}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.population_size=2",
+        f"hydra.sweep.dir={tmp_path}",
+        "data=synthetic",
+        "budget.data=320",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.enable_progress_bar=false",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = sorted(tmp_path.glob("*/result.json"))
+    assert len(results) == 2
+    solutions = OmegaConf.load(tmp_path / "optimization_results.yaml").solutions
+    assert solutions and all(len(s["values"]) == 2 for s in solutions)
