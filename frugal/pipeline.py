@@ -136,12 +136,13 @@ def train(
         callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    meter = energy_meter or build_energy_meter(
-        node_energy_config(checked.energy, trainer), local_rank=trainer.local_rank
-    )
+    meter = None
+    if trainer.local_rank == 0:  # one meter per node; the callback sums nodes
+        meter = energy_meter or build_energy_meter(
+            node_energy_config(checked.energy, trainer), local_rank=0
+        )
     intensity, intensity_source = carbon_intensity(checked.energy)
-    if trainer.local_rank == 0:
-        budget_cb.energy_meter = meter
+    budget_cb.energy_meter = meter
     budget_cb.carbon_g_per_kwh = intensity
 
     interrupted: BaseException | None = None
@@ -161,20 +162,44 @@ def train(
     if interrupted is not None:
         budget_cb.status = "interrupted"
 
-    result = {
+    energy = {
+        **describe_meter(meter),
+        "estimate_margin": checked.budget.estimate_margin if budget_cb.energy_estimated else 0.0,
+        "carbon_intensity_g_per_kwh": intensity,
+        "carbon_intensity_source": intensity_source,
+    }
+    result = build_result(
+        cfg, checked, budget_cb, trainer, module, datamodule, spent, energy, metrics
+    )
+    if trainer.is_global_zero:
+        write_json_atomic(output_dir / RESULT_FILE, result)
+        print_summary(result, output_dir)
+    objects = {"trainer": trainer, "module": module, "datamodule": datamodule, "budget": budget_cb}
+    if interrupted is not None:
+        raise interrupted
+    return result, objects
+
+
+def build_result(
+    cfg: DictConfig,
+    checked: Checked,
+    budget_cb: BudgetCallback,
+    trainer: L.Trainer,
+    module: FrugalModule,
+    datamodule: ArrayDataModule,
+    spent: dict[str, float | None],
+    energy: dict[str, Any],
+    metrics: dict[str, float],
+) -> dict[str, Any]:
+    """`result.json`: the contract in DESIGN.md."""
+    plan = budget_cb.plan
+    return {
         "status": budget_cb.status,
         "stopped_by": budget_cb.stopped_by,
         "message": budget_cb.message,
         "budget": checked.budget.limits(),
         "spent": spent,
-        "energy": {
-            **describe_meter(meter),
-            "estimate_margin": checked.budget.estimate_margin
-            if budget_cb.energy_estimated
-            else 0.0,
-            "carbon_intensity_g_per_kwh": intensity,
-            "carbon_intensity_source": intensity_source,
-        },
+        "energy": energy,
         "model": {
             "name": cfg.model.name,
             "params": count_params(module.backbone),  # after training: masks may have changed
@@ -184,24 +209,17 @@ def train(
         },
         "plan": {
             "mode": checked.budget.plan,
-            "max_steps": budget_cb.plan.max_steps if budget_cb.plan else None,
-            "binding": budget_cb.plan.binding if budget_cb.plan else None,
-            "allowed_steps": budget_cb.plan.allowed_steps if budget_cb.plan else {},
+            "max_steps": plan.max_steps if plan else None,
+            "binding": plan.binding if plan else None,
+            "allowed_steps": plan.allowed_steps if plan else {},
         },
         "metrics": metrics,
         "steps": trainer.global_step,
         "epochs": trainer.current_epoch,
         "seed": cfg.seed,
         "versions": versions(),
-        "run": run_info(cfg, output_dir),
+        "run": run_info(cfg, Path(cfg.paths.output_dir)),
     }
-    if trainer.is_global_zero:
-        write_json_atomic(output_dir / RESULT_FILE, result)
-        print_summary(result, output_dir)
-    objects = {"trainer": trainer, "module": module, "datamodule": datamodule, "budget": budget_cb}
-    if interrupted is not None:
-        raise interrupted
-    return result, objects
 
 
 def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig:
