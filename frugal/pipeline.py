@@ -30,7 +30,7 @@ from frugal.meters.energy.nvml import nvml_indices
 from frugal.models import create_model
 from frugal.models.accounting import count_params, count_params_effective, flop_per_sample
 from frugal.module import FrugalModule
-from frugal.record import RESULT_FILE, versions, write_json_atomic
+from frugal.record import CURVE_FILE, RESULT_FILE, versions, write_json_atomic
 from frugal.summary import print_summary
 
 log = logging.getLogger("frugal")
@@ -131,7 +131,7 @@ def train(
     budget_cb = BudgetCallback(
         checked.budget, count_params=lambda m: count_params_effective(m.backbone)
     )
-    callbacks += [budget_cb, CurveRecorder(budget_cb, output_dir / "curve.csv")]
+    callbacks += [budget_cb, CurveRecorder(budget_cb, output_dir / CURVE_FILE)]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 RESULT_FILE = "result.json"
+CURVE_FILE = "curve.csv"
+CURVE_COLUMNS = ("step", "samples", "compute_flop", "energy_j", "time_s")  # then val metrics
 
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:

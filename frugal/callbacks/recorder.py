@@ -9,8 +9,7 @@ from pathlib import Path
 import lightning as L
 
 from frugal.callbacks.budget import BudgetCallback
-
-CURVE_COLUMNS = ("step", "samples", "compute_flop", "energy_j", "time_s")
+from frugal.record import CURVE_COLUMNS
 
 
 class CurveRecorder(L.Callback):

@@ -17,18 +17,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-RESULT_FILE = "result.json"
-CURVE_FILE = "curve.csv"
+from frugal.budget.spec import SPENT_KEYS as BUDGET_KEYS
+from frugal.record import CURVE_FILE, RESULT_FILE
+
 STATUSES = ("completed", "budget_exhausted", "refused", "diverged", "interrupted")
-BUDGET_KEYS = (
-    "energy_j",
-    "carbon_g",
-    "compute_flop",
-    "data_samples",
-    "time_s",
-    "memory_bytes",
-    "params",
-)
 REQUIRED_KEYS = ("status", "spent", "energy", "model", "metrics")
 CURVE_REQUIRED_COLUMNS = ("step", "samples", "val/acc")
 NO_SUCH_DIR = "no such directory"
