@@ -310,3 +310,11 @@ def test_budget_use_is_logged_and_shown(run_train, tmp_path):
     assert float(rows[-1]["budget/data_frac"]) == pytest.approx(640 / 10_000)
     assert float(rows[-1]["budget/energy_used"]) == 100
     assert objects["budget"].progress() == {"data": "0.64/10k samples", "energy": "0.1/2 kJ est."}
+
+
+def test_memory_budget_stops_on_resident_memory_growth(run_train):
+    # Adam's state for ~1M parameters alone is 8 MB of new resident memory at the first step.
+    result, _ = run_train("model=wide_mlp", "budget.memory=1MiB", "trainer.max_steps=20")
+    assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "memory")
+    assert result["spent"]["memory_bytes"] > 2**20
+    assert result["steps"] < 20
