@@ -215,6 +215,21 @@ def test_labels_keep_what_varies_with_short_override_names(tmp_path: Path) -> No
     assert not comparison.has_seed_groups
 
 
+def test_cosmetic_overrides_neither_label_nor_split_runs(tmp_path: Path) -> None:
+    runs_overrides = [
+        ["model=cnn", "trainer.enable_progress_bar=False", "hydra.run.dir=a", "seed=0"],
+        ["model=cnn", "trainer.enable_progress_bar=false", "hydra.run.dir=b", "seed=1"],
+        ["model=mlp", "paths.cache_dir=/tmp/c", "seed=0"],
+    ]
+    for i, overrides in enumerate(runs_overrides):
+        model = overrides[0].partition("=")[2]
+        write_run(tmp_path / str(i), fake_result(overrides=overrides, model=model, seed=i % 2))
+    runs, _ = load_runs([tmp_path])
+    comparison = compare(runs)
+    assert comparison.groups == ["model=cnn", "model=cnn", "model=mlp"]
+    assert comparison.labels == ["model=cnn seed=0", "model=cnn seed=1", "model=mlp"]
+
+
 def test_no_runs_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty"), str(tmp_path / "absent")]) == 2

@@ -16,6 +16,12 @@ from frugal.report.pareto import pareto_front
 FRONTIER_STATUSES = frozenset({"completed", "budget_exhausted"})
 FRONTIER_MARK = "★"
 _SEED_OVERRIDE = re.compile(r"^\+{0,2}seed=")
+# Overrides that change how a run looks or where it writes, never what it trains: not part of
+# a run's identity, so they neither split groups nor clutter labels.
+_COSMETIC_OVERRIDE = re.compile(
+    r"^[+~]{0,2}(hydra\.|paths\.|trainer\.enable_progress_bar=|trainer\.enable_model_summary=|"
+    r"progress_refresh_rate=)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,10 @@ def config_key(run: Run) -> tuple[str, ...]:
     if run.overrides is None:
         budget = (f"{key}={value}" for key, value in run.budget.items() if value is not None)
         return (f"model={run.model}", *budget)
-    return tuple(sorted(o for o in run.overrides if not _SEED_OVERRIDE.match(o)))
+    kept = (
+        o for o in run.overrides if not (_SEED_OVERRIDE.match(o) or _COSMETIC_OVERRIDE.match(o))
+    )
+    return tuple(sorted(kept))
 
 
 def group_labels(runs: list[Run]) -> list[str]:
