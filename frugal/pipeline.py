@@ -131,7 +131,8 @@ def train(
     budget_cb = BudgetCallback(
         checked.budget, count_params=lambda m: count_params_effective(m.backbone)
     )
-    callbacks += [budget_cb, CurveRecorder(budget_cb, output_dir / CURVE_FILE)]
+    curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
+    callbacks += [budget_cb, curve]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

@@ -30,18 +30,35 @@ def train(cfg: DictConfig, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any
 
 def precheck_argv(argv: list[str]) -> None:
     """Validate `budget.*` overrides before Hydra composes anything: an unknown budget key
-    must get our one-line error, not Hydra's multi-line struct error."""
-    given: dict[str, Any] = {}
-    for arg in argv:
-        name, sep, value = arg.lstrip("+~").partition("=")
-        if sep and name.startswith("budget.") and name.count(".") == 1:
-            given[name.split(".", 1)[1]] = None if value in ("null", "None", "~") else value
-    BudgetSpec.from_config({k: _number_or_text(v) for k, v in given.items()})
+    must get our one-line error, not Hydra's multi-line struct error. Every element of a sweep
+    (`budget.energy=1kJ,2kJ`, `choice(…)`, `range(…)`) is checked; interval sweeps and anything
+    Hydra itself cannot parse are left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(argv)
+    except HydraException:
+        return
+    for override in overrides:
+        key = override.key_or_group
+        if override.package is not None or not key.startswith("budget.") or key.count(".") != 1:
+            continue
+        if override.is_sweep_override():
+            try:
+                values: list[Any] = list(override.sweep_string_iterator())
+            except HydraException:
+                continue  # an interval sweep: no finite list to check
+        else:
+            values = [override.value()]
+        name = key.split(".", 1)[1]
+        for value in values:
+            BudgetSpec.from_config({name: _number_or_text(value)})
 
 
-def _number_or_text(value: str | None) -> Any:
-    if value is None:
-        return None
+def _number_or_text(value: Any) -> Any:
+    if not isinstance(value, str) or value in ("null", "None"):
+        return None if value in ("null", "None") else value
     for cast in (int, float):
         try:
             return cast(value)

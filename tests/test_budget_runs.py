@@ -318,3 +318,11 @@ def test_memory_budget_stops_on_resident_memory_growth(run_train):
     assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "memory")
     assert result["spent"]["memory_bytes"] > 2**20
     assert result["steps"] < 20
+
+
+def test_a_fresh_run_in_the_same_directory_starts_a_new_curve(run_train, tmp_path):
+    run_train("trainer.max_steps=24")
+    run_train("trainer.max_steps=12", "scheduler=constant")
+    with (tmp_path / "curve.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == [12]

@@ -87,3 +87,25 @@ def test_two_cpu_ranks_stop_together_and_sum_their_samples(tmp_path):
     assert (result["status"], result["stopped_by"]) == ("budget_exhausted", "data")
     # 2 ranks × 32 samples a step: 4 steps = 256 ≤ 300 < 320
     assert result["spent"]["data_samples"] == 256 and result["steps"] == 4
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["budget.compute=1GFLOP,2GFLOP"], None),
+        (["budget.data=range(100,300,100)"], None),
+        (["budget.energy=interval(1,2)"], None),  # Optuna's continuous range: left to Hydra
+        (["budget.compute=1GFLOP,-2"], "budget.compute=-2"),
+        (["budget.energy=choice(1kJ,5GB)"], "budget.energy='5GB'"),
+        (["+budget.oops=1"], "budget.oops: unknown budget key"),
+    ],
+)
+def test_budget_sweeps_are_checked_element_by_element(argv, error):
+    from frugal.budget.spec import ConfigError
+    from frugal.train import precheck_argv
+
+    if error is None:
+        precheck_argv(argv)
+        return
+    with pytest.raises(ConfigError, match=error.replace("(", r"\(").replace("+", r"\+")):
+        precheck_argv(argv)

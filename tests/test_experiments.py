@@ -65,13 +65,21 @@ def test_experiment_composes_and_trains(name, tmp_path, cache_dir):
 
 
 def sweep_params() -> dict[str, list[str]]:
-    """hparams_search=pareto_optuna's search space, parsed as the sweeper parses it."""
+    """hparams_search=pareto_optuna's search space, parsed as the sweeper parses it: the
+    choices of a choice sweep, both ends of an interval."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[f"hparams_search={SEARCH}"], return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.sweeper.params)
     parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    return {o.get_key_element(): [str(v) for v in o.sweep_string_iterator()] for o in parsed}
+    space = {}
+    for override in parsed:
+        if override.is_interval_sweep():
+            values = [override.value().start, override.value().end]
+        else:
+            values = list(override.sweep_string_iterator())
+        space[override.get_key_element()] = [str(value) for value in values]
+    return space
 
 
 def test_search_is_two_objective_over_existing_families():
@@ -97,10 +105,13 @@ def test_family_reads_its_search_knob(family, knob, value, where, tmp_path, cach
     assert cfg.model.kwargs.width_mult == 0.5
 
 
-def test_every_family_accepts_every_knob(tmp_path, cache_dir):
-    """No trial can crash on a knob its family lacks: each family trains with all of them set."""
-    knobs = {key: values[0] for key, values in sweep_params().items() if key != "experiment"}
-    for family in sweep_params()["experiment"]:
+@pytest.mark.parametrize("end", [0, -1])
+def test_every_family_accepts_every_knob(end, tmp_path, cache_dir):
+    """No trial can crash on a knob its family lacks: each family trains with all of them set,
+    at either end of the search space."""
+    space = sweep_params()
+    knobs = {key: values[end] for key, values in space.items() if key != "experiment"}
+    for family in space["experiment"]:
         overrides = [f"hparams_search={SEARCH}", f"experiment={family}"]
         overrides += [f"{key}={value}" for key, value in knobs.items()]
         _, result = run_few_steps(tmp_path / family, cache_dir, *overrides)
@@ -116,7 +127,7 @@ def test_optuna_sweep_returns_both_objectives(tmp_path):
         "-m",
         f"hparams_search={SEARCH}",
         "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.population_size=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
         f"hydra.sweep.dir={tmp_path}",
         "data=synthetic",
         "budget.data=320",

@@ -339,3 +339,11 @@ def test_pareto_front_rejects_unequal_lengths() -> None:
 )
 def test_si_keeps_units_and_unknown(value: float | None, unit: str, text: str) -> None:
     assert si(value, unit) == text
+
+
+def test_no_plots_writes_tables_without_image_links(tmp_path: Path) -> None:
+    write_run(tmp_path / "runs" / "0", fake_result(overrides=["model=cnn"]))
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "-o", str(out), "--no-plots"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "runs.csv"]
+    assert ".png" not in (out / "report.md").read_text()

@@ -13,9 +13,10 @@ from frugal.record import CURVE_COLUMNS
 
 
 class CurveRecorder(L.Callback):
-    def __init__(self, budget: BudgetCallback, path: str | Path):
+    def __init__(self, budget: BudgetCallback, path: str | Path, resume: bool = False):
         self.budget = budget
         self.path = Path(path)
+        self.resume = resume  # a resumed run appends to its curve; a fresh one starts anew
         self._metric_columns: list[str] | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -34,16 +35,15 @@ class CurveRecorder(L.Callback):
             "energy_j": spent["energy_j"],
             "time_s": spent["time_s"],
         }
-        appending = self.path.is_file() and self._metric_columns is None
-        if self._metric_columns is None:
+        if self._metric_columns is None:  # first row of this process
+            appending = self.resume and self.path.is_file()
             self._metric_columns = self._existing_metric_columns() if appending else sorted(metrics)
-        new_file = not self.path.is_file()
+            if not appending:
+                with self.path.open("w", newline="") as handle:
+                    csv.writer(handle).writerow([*CURVE_COLUMNS, *self._metric_columns])
         with self.path.open("a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_file:
-                writer.writerow([*CURVE_COLUMNS, *self._metric_columns])
             values = [*row.values(), *(metrics.get(key) for key in self._metric_columns)]
-            writer.writerow(["" if value is None else value for value in values])
+            csv.writer(handle).writerow(["" if value is None else value for value in values])
 
     def _existing_metric_columns(self) -> list[str]:
         """A resumed run keeps appending to its curve with the columns it started with."""

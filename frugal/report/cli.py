@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_OUT,
         help=f"output directory, created if needed (default: ./{DEFAULT_OUT})",
     )
+    parser.add_argument(
+        "--no-plots",
+        action="store_true",
+        help="write runs.csv and report.md only (e.g. for sweeps too large to label in a plot)",
+    )
     return parser
 
 
@@ -56,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     comparison = compare(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     write_runs_csv(comparison, args.out / "runs.csv")
-    write_report_md(comparison, skipped, args.dirs, args.out / "report.md")
-    plot_pareto(comparison, args.out / "pareto.png")
-    plot_curves(comparison, args.out / "curves.png")
+    write_report_md(comparison, skipped, args.dirs, args.out / "report.md", plots=not args.no_plots)
+    if not args.no_plots:
+        plot_pareto(comparison, args.out / "pareto.png")
+        plot_curves(comparison, args.out / "curves.png")
     print(f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped -> {args.out}")
     return 0
 

@@ -81,10 +81,14 @@ def write_runs_csv(comparison: Comparison, path: Path) -> None:
 
 
 def write_report_md(
-    comparison: Comparison, skipped: Sequence[Skipped], inputs: Sequence[Path], path: Path
+    comparison: Comparison,
+    skipped: Sequence[Skipped],
+    inputs: Sequence[Path],
+    path: Path,
+    plots: bool = True,
 ) -> None:
     sections = [
-        _header(comparison, inputs),
+        _header(comparison, inputs, plots),
         _runs_table(comparison),
         _seed_table(comparison) if comparison.has_seed_groups else "",
         _skipped_section(comparison, skipped),
@@ -101,7 +105,7 @@ def energy_cell(run: Run) -> str:
     return f"{si(run.energy_j, 'J')} ({note})"
 
 
-def _header(comparison: Comparison, inputs: Sequence[Path]) -> str:
+def _header(comparison: Comparison, inputs: Sequence[Path], plots: bool) -> str:
     runs = comparison.runs
     where = ", ".join(f"`{p}`" for p in inputs)
     lines = [
@@ -115,11 +119,14 @@ def _header(comparison: Comparison, inputs: Sequence[Path]) -> str:
         f"- {FRONTIER_MARK} Pareto frontier: no other run has both higher test accuracy and "
         "lower energy. Only runs that trained as planned qualify "
         f"({' or '.join(sorted(FRONTIER_STATUSES))}).",
-        "",
-        "![accuracy against energy and FLOPs](pareto.png)",
-        "",
-        "![validation accuracy during training](curves.png)",
     ]
+    if plots:
+        lines += [
+            "",
+            "![accuracy against energy and FLOPs](pareto.png)",
+            "",
+            "![validation accuracy during training](curves.png)",
+        ]
     return "\n".join(lines)
 
 
