@@ -7,6 +7,7 @@ wrapper (it imports this module only once the command line has been checked).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,36 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    ckpt_path = cfg.get("ckpt_path")
+    if cfg.get("compress"):
+        ckpt_path = None  # a compressed model is fine-tuned under a fresh budget
 
+    # The trainer and the energy meter first: the meter's start-up (codecarbon probes the
+    # hardware for ~2 s) then runs in the background while data and model are built.
+    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
+    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    budget_cb = BudgetCallback(
+        checked.budget, count_params=lambda m: count_params_effective(m.backbone)
+    )
+    curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
+    callbacks += [budget_cb, curve]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    meter = None
+    if trainer.local_rank == 0:  # one meter per node; the callback sums nodes
+        meter = energy_meter or build_energy_meter(
+            node_energy_config(checked.energy, trainer), local_rank=0
+        )
+    if meter is not None:
+        starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frugal-energy")
+        budget_cb.energy_meter_started = starter.submit(meter.start)
+        starter.shutdown(wait=False)
+    intensity, intensity_source = carbon_intensity(checked.energy)
+    budget_cb.energy_meter = meter
+    budget_cb.carbon_g_per_kwh = intensity
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
     splits = instantiate(cfg.data.source)
     datamodule = ArrayDataModule(splits, cfg.data.batch_size)
     kwargs = (
@@ -121,30 +150,8 @@ def train(
         num_classes=datamodule.num_classes,
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
-    ckpt_path = cfg.get("ckpt_path")
     if cfg.get("compress"):
-        module = compress(module, cfg, ckpt_path)
-        ckpt_path = None  # a compressed model is fine-tuned under a fresh budget
-
-    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
-    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
-    budget_cb = BudgetCallback(
-        checked.budget, count_params=lambda m: count_params_effective(m.backbone)
-    )
-    curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
-    callbacks += [budget_cb, curve]
-    if cfg.trainer.get("enable_progress_bar", True):
-        callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-
-    meter = None
-    if trainer.local_rank == 0:  # one meter per node; the callback sums nodes
-        meter = energy_meter or build_energy_meter(
-            node_energy_config(checked.energy, trainer), local_rank=0
-        )
-    intensity, intensity_source = carbon_intensity(checked.energy)
-    budget_cb.energy_meter = meter
-    budget_cb.carbon_g_per_kwh = intensity
+        module = compress(module, cfg, cfg.ckpt_path)
 
     interrupted: BaseException | None = None
     try:
@@ -153,6 +160,8 @@ def train(
         # SIGTERM arrives as Lightning's SIGTERMException, Ctrl-C as sys.exit(1) after
         # Lightning's own clean-up: either way the run stops resumably and says so.
         interrupted = err
+    finally:
+        stop_meter(budget_cb)
     spent = budget_cb.ledger.totals()  # before testing: a test checkpoint restores callbacks
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
     if interrupted is None and budget_cb.status != "refused":
@@ -221,6 +230,16 @@ def build_result(
         "versions": versions(),
         "run": run_info(cfg, Path(cfg.paths.output_dir)),
     }
+
+
+def stop_meter(budget_cb: BudgetCallback) -> None:
+    """Stop the meter even when training never reached its first step (the callback stops it
+    otherwise; stopping twice is harmless)."""
+    if budget_cb.energy_meter is None:
+        return
+    if budget_cb.energy_meter_started is not None:
+        wait([budget_cb.energy_meter_started])  # never stop a meter while it is starting
+    budget_cb.energy_meter.stop()
 
 
 def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig:

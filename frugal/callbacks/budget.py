@@ -12,6 +12,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ class BudgetCallback(L.Callback):
         self.count_params = count_params  # effective parameters, counted once masks exist
         self.params_effective: int | None = None
         self.energy_meter = energy_meter
+        # Set when the caller started the meter in the background (codecarbon's start-up probe
+        # takes ~2 s); the callback waits for it and counts joules from the first step only.
+        self.energy_meter_started: Future | None = None
+        self._energy_baseline_j = 0.0
         self.carbon_g_per_kwh = carbon_g_per_kwh
         self.clock = clock or _now
         self.replan_every_n_steps = replan_every_n_steps
@@ -119,7 +124,7 @@ class BudgetCallback(L.Callback):
             measurable.append("energy_j")
             if self.carbon_g_per_kwh is not None:
                 measurable.append("carbon_g")
-            self.energy_meter.start()
+            self._start_energy_meter()
         self.ledger.start_segment(tuple(measurable))
         if self.count_params is not None:  # after setup: sparsity callbacks have added masks
             self.params_effective = self.count_params(pl_module)
@@ -153,6 +158,15 @@ class BudgetCallback(L.Callback):
         key = self._over_budget()
         if key is not None:  # e.g. a resumed run whose budget is already spent
             self._exhausted(trainer, BUDGET_KEY[key], detail="budget already spent at start")
+
+    def _start_energy_meter(self) -> None:
+        assert self.energy_meter is not None
+        if self.energy_meter_started is not None:
+            self.energy_meter_started.result()  # re-raises a failed start
+        else:
+            self.energy_meter.start()
+        # Joules read before the first step (set-up, data) are not training energy.
+        self._energy_baseline_j = self.energy_meter.read_j() or 0.0
 
     def _configured_steps(self, trainer: L.Trainer) -> int:
         if trainer.max_steps is not None and trainer.max_steps >= 0:
@@ -205,6 +219,8 @@ class BudgetCallback(L.Callback):
 
     def _book(self, trainer: L.Trainer) -> None:
         energy_j = self.energy_meter.read_j() if self.energy_meter is not None else None
+        if energy_j is not None:
+            energy_j -= self._energy_baseline_j
         if trainer.local_rank != 0:
             energy_j = 0.0  # energy is metered once per node, by its local rank 0
         values = [
