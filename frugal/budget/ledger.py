@@ -35,9 +35,6 @@ class Ledger:
             if key in CUMULATIVE:
                 self.segment[key] = 0.0
 
-    def add(self, key: str, amount: float) -> None:
-        self.segment[key] = (self.segment[key] or 0.0) + amount
-
     def spent(self, key: str) -> float | None:
         now, before = self.segment[key], self.carried[key]
         if key in CUMULATIVE:

@@ -24,12 +24,12 @@ from frugal.budget.ledger import Ledger
 from frugal.budget.plan import BUDGET_KEY, Plan, describe_use, make_plan, steps_allowed
 from frugal.budget.spec import AMOUNT_KEYS, BudgetSpec
 from frugal.meters.base import EnergyMeter
+from frugal.meters.carbon import carbon_g
 from frugal.meters.flops import train_step_flops
 from frugal.meters.memory import PeakMemoryMeter
 
 log = logging.getLogger(__name__)
 
-J_PER_KWH = 3.6e6
 FORECAST = ("time_s", "energy_j", "carbon_g")  # per-step cost known only once measured
 # Order of keys in the stop code agreed across ranks (0 = keep going).
 STOP_KEYS = tuple(spent_key for spent_key, _ in AMOUNT_KEYS.values())
@@ -239,7 +239,7 @@ class BudgetCallback(L.Callback):
             energy = None if values[2] != values[2] else values[2]
             self.ledger.book("energy_j", energy)
             if self.carbon_g_per_kwh is not None:
-                carbon = None if energy is None else energy * self.carbon_g_per_kwh / J_PER_KWH
+                carbon = None if energy is None else carbon_g(energy, self.carbon_g_per_kwh)
                 self.ledger.book("carbon_g", carbon)
         if self._memory is not None:
             self.ledger.book("memory_bytes", float(self._memory.read_bytes()))
