@@ -3,7 +3,6 @@ train/val/test, optimizer and LR scheduler built from Hydra partials."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +29,8 @@ class FrugalModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.diverged = False
+        self.diverged_at: int | None = None  # the step whose loss or gradient was not finite
+        self._last_loss: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         return self.backbone(x)
@@ -42,6 +42,7 @@ class FrugalModule(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
+        self._last_loss = loss.detach()
         # Logging through Lightning costs about as much as a small model's step, so only on the
         # steps the logger writes; train/acc is that batch's accuracy.
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
@@ -62,11 +63,28 @@ class FrugalModule(L.LightningModule):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test", self.test_acc)
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is not None and not math.isfinite(float(loss)):
-            self.diverged = True  # the budget callback turns this into a clean stop
-            self.trainer.should_stop = True
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # After backward (and DDP's gradient all-reduce, so every rank sees the same): a
+        # non-finite loss or gradient skips this update, keeping the weights finite, and the
+        # budget callback ends the run on this step with status `diverged`.
+        checked = [p.grad for p in self.parameters() if p.grad is not None]
+        if self._last_loss is not None:
+            checked.append(self._last_loss)
+        if not checked:
+            return
+        norms = torch.stack(torch._foreach_norm(checked))
+        if not bool(torch.isfinite(norms).all()):
+            self.diverged_at = self.global_step
+            optimizer.zero_grad(set_to_none=True)  # optimizers skip parameters without grads
+
+    def _budget_progress(self, step: int) -> float | None:
+        """The budget callback's clock; without one, the trainer's own horizon."""
+        for callback in self.trainer.callbacks:
+            lr_progress = getattr(callback, "lr_progress", None)
+            if lr_progress is not None:
+                return lr_progress(step)
+        horizon = self.trainer.max_steps
+        return min(step, horizon - 1) / (horizon - 1) if horizon and horizon > 1 else None
 
     def transfer_batch_to_device(
         self, batch: Any, device: torch.device, dataloader_idx: int
@@ -83,7 +101,7 @@ class FrugalModule(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
         if isinstance(scheduler, BudgetLR):
-            scheduler.horizon = lambda: self.trainer.max_steps  # follows the budget's re-plans
+            scheduler.progress = self._budget_progress
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

@@ -1,25 +1,39 @@
 """The ledger: what a run has spent, in SI units, across restarts.
 
 Spending is booked per process *segment* (since this process started training) on top of
-what earlier segments spent, which a checkpoint carries (`state_dict`). Cumulative keys add up
-across segments; `memory_bytes` is a peak and `params` a property of the model, so they are
-not summed. None means unknown and stays unknown: it is never turned into 0.
+what earlier segments spent, which a checkpoint carries (`state_dict`) and which the run also
+keeps beside itself in `ledger.json` (rewritten atomically at every re-plan), so that a hard kill
+loses at most one re-plan interval of spending. Cumulative keys add up across segments;
+`memory_bytes` is a peak and `params` a property of the model, so they are not summed.
+None means unknown and stays unknown: it is never turned into 0, and a segment that could not
+measure a key leaves the run's total of that key unknown.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from frugal.budget.spec import SPENT_KEYS
+from frugal.record import write_json_atomic
 
 CUMULATIVE = ("energy_j", "carbon_g", "compute_flop", "data_samples", "time_s")
 STATE_VERSION = 1
+LEDGER_FILE = "ledger.json"
+_MAX_SIDECAR_BYTES = 1 << 20  # a ledger is a few hundred bytes; anything larger is not ours
+
+
+def _fresh_carried() -> dict[str, float | None]:
+    # Nothing spent before the first segment: 0 for what adds up, unknown for the rest.
+    return {key: (0.0 if key in CUMULATIVE else None) for key in SPENT_KEYS}
 
 
 @dataclass
 class Ledger:
-    carried: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(SPENT_KEYS))
+    carried: dict[str, float | None] = field(default_factory=_fresh_carried)
     segment: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(SPENT_KEYS))
     segments: int = 1  # how many process segments this run has had (1 + restarts)
 
@@ -38,8 +52,7 @@ class Ledger:
     def spent(self, key: str) -> float | None:
         now, before = self.segment[key], self.carried[key]
         if key in CUMULATIVE:
-            # A segment that cannot measure a key leaves the run's total unknown.
-            return None if now is None else now + (before or 0.0)
+            return None if now is None or before is None else now + before
         if key == "memory_bytes":
             known = [v for v in (now, before) if v is not None]
             return max(known) if known else None
@@ -54,6 +67,42 @@ class Ledger:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"checkpoint ledger version {state.get('version')} is not supported")
-        self.carried = {key: state["spent"].get(key) for key in SPENT_KEYS}
+        self.carried = {key: _number(state["spent"].get(key)) for key in SPENT_KEYS}
         self.segment = dict.fromkeys(SPENT_KEYS)
         self.segments = int(state.get("segments", 1)) + 1
+
+    def charge_at_least(self, state: dict[str, Any]) -> list[str]:
+        """Raise the carried spending to `state`'s where it is larger (a sidecar written after
+        the checkpoint: steps after the last checkpoint were really spent). Returns the keys
+        raised. Called before this segment books anything."""
+        raised = []
+        for key in CUMULATIVE:
+            theirs = _number(state.get("spent", {}).get(key))
+            ours = self.carried[key]
+            if theirs is not None and ours is not None and theirs > ours:
+                self.carried[key] = theirs
+                raised.append(key)
+        return raised
+
+    # ---- the sidecar ---------------------------------------------------------------------
+    def write(self, path: Path, step: int) -> None:
+        write_json_atomic(path, {**self.state_dict(), "step": step})
+
+
+def read_sidecar(path: Path) -> dict[str, Any] | None:
+    """The ledger a run left beside itself, or None when absent or not a ledger."""
+    try:
+        if not path.is_file() or path.stat().st_size > _MAX_SIDECAR_BYTES:
+            return None
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        return None
+    return state if isinstance(state.get("spent"), dict) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)

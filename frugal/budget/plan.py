@@ -56,17 +56,36 @@ def steps_allowed(
     spent: dict[str, float | None],
     cost_per_step: dict[str, float | None],
     current_step: int,
+    reserve: dict[str, float] | None = None,
 ) -> dict[str, int]:
-    """The global step each limited, per-step-costed budget lets training reach."""
+    """The global step each limited, per-step-costed budget lets training reach, keeping
+    `reserve[key]` (the closing validation and checkpoint) unspent."""
     allowed: dict[str, int] = {}
+    reserve = reserve or {}
     for spent_key, limit in limits.items():
         cost = cost_per_step.get(spent_key)
         if cost is None or cost <= 0:
             continue  # not per-step (memory, params) or not yet measured (time, energy)
-        remaining = limit - (spent.get(spent_key) or 0.0)
+        remaining = limit - (spent.get(spent_key) or 0.0) - reserve.get(spent_key, 0.0)
         extra = max(math.floor(remaining / cost + _EPS), 0)
         allowed[BUDGET_KEY[spent_key]] = current_step + extra
     return allowed
+
+
+def first_to_run_out(
+    limits: dict[str, float],
+    spent: dict[str, float | None],
+    cost_to_continue: dict[str, float],
+) -> str | None:
+    """The first spent key whose limit is crossed, or would be by continuing: one more step
+    and what must follow it (`cost_to_continue`, 0 for keys not known per step)."""
+    for key, limit in limits.items():
+        used = spent.get(key)
+        if used is None:
+            continue
+        if used > limit or used + cost_to_continue.get(key, 0.0) > limit * (1 + _EPS):
+            return key
+    return None
 
 
 def make_plan(configured_steps: int, allowed_steps: dict[str, int]) -> Plan:

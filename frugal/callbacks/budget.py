@@ -1,51 +1,90 @@
 """Budget enforcement: plan before the first step, book spending every step, stop cleanly.
 
-Shaped after Lightning's `Timer` callback: the ledger is the callback's `state_dict`, so a
-checkpoint carries what was spent and `ckpt_path=...` continues the same budget; a resumed run
-that is already out of budget stops before its first step. Each decision is agreed across
-ranks, so all ranks stop on the same step.
+Shaped after Lightning's `Timer` callback. The parts, each with one concern:
+- `Ledger` (budget/ledger.py): what was spent; the callback's `state_dict`, and `ledger.json`
+  beside the run, so a checkpoint or a hard kill never forgets spending.
+- `CostForecaster` (budget/forecast.py): per-step time and energy, and the cost of a
+  validation with its checkpoint saves.
+- `steps_allowed` / `first_to_run_out` (budget/plan.py): pure planning and stop rules.
+- `RankAgreement` (agreement.py): one gather per step through the strategy, so every rank books
+  the same totals and takes the same decision on the same step.
+- `StopSignals` (signals.py): SIGTERM/SIGINT/SIGUSR1 noted, honoured at the next agreed step.
+This class wires them to Lightning's hooks and answers a few queries (`status`, `spent()`,
+`lr_progress()`, `progress()`).
+
+The stop rule reserves what follows a stop: training continues only while the next step, any
+validation due after it and the closing validation and checkpoint still fit. Compute and data
+end within one step below their limit; time and energy at or under theirs (plus what a polled
+meter cannot see between samples: README, "How precisely").
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections import deque
+import math
 from collections.abc import Callable
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-import torch.distributed as dist
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+from typing_extensions import override
 
-from frugal.budget.ledger import Ledger
-from frugal.budget.plan import BUDGET_KEY, Plan, describe_use, make_plan, steps_allowed
+from frugal.budget.forecast import CostForecaster
+from frugal.budget.ledger import LEDGER_FILE, Ledger, read_sidecar
+from frugal.budget.plan import (
+    BUDGET_KEY,
+    Plan,
+    describe_use,
+    first_to_run_out,
+    make_plan,
+    steps_allowed,
+)
 from frugal.budget.spec import AMOUNT_KEYS, BudgetSpec
+from frugal.callbacks.agreement import RankAgreement, nan_if_none, none_if_nan
+from frugal.callbacks.signals import StopSignals, signal_name
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_g
 from frugal.meters.flops import train_step_flops
 from frugal.meters.memory import PeakMemoryMeter
+from frugal.status import Status
 
 log = logging.getLogger(__name__)
 
-FORECAST = ("time_s", "energy_j", "carbon_g")  # per-step cost known only once measured
-# Order of keys in the stop code agreed across ranks (0 = keep going).
-STOP_KEYS = tuple(spent_key for spent_key, _ in AMOUNT_KEYS.values())
+EXACT = ("compute_flop", "data_samples")  # known per step before it runs
+FORECAST = ("time_s", "energy_j", "carbon_g")  # known per step once measured
+METER_START_TIMEOUT_S = 60.0  # the meter bounds its own start; this bounds our wait on it
+
+# Stop requests, agreed across ranks by taking the maximum: a higher kind wins.
+_KIND_STEP = 100
+NONE, BUDGET, REFUSED, UNENFORCEABLE, INTERRUPTED, DIVERGED = range(6)
+SPENT_ORDER = tuple(spent_key for spent_key, _ in AMOUNT_KEYS.values())
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss or gradient: raised on every rank at the same step, so training ends
+    at once (no validation or checkpoint of diverged weights)."""
 
 
 def _now() -> float:
-    return time.perf_counter()  # looked up at call time, so tests can patch the clock
+    import time
+
+    return time.perf_counter()
 
 
 class BudgetCallback(L.Callback):
     def __init__(
         self,
         spec: BudgetSpec,
-        count_params: Callable[[L.LightningModule], int] | None = None,
         energy_meter: EnergyMeter | None = None,
+        meter_started: Future | None = None,
         carbon_g_per_kwh: float | None = None,
+        count_params: Callable[[L.LightningModule], int] | None = None,
+        ledger_path: str | Path | None = None,
+        signals: StopSignals | None = None,
         clock: Callable[[], float] | None = None,
         replan_every_n_steps: int = 10,
         forecast_window_steps: int = 200,
@@ -54,38 +93,51 @@ class BudgetCallback(L.Callback):
         if replan_every_n_steps < 1:
             raise ValueError(f"replan_every_n_steps={replan_every_n_steps}: expected >= 1")
         self.spec = spec
-        self.count_params = count_params  # effective parameters, counted once masks exist
-        self.params_effective: int | None = None
-        self.energy_meter = energy_meter
-        # Set when the caller started the meter in the background (codecarbon's start-up probe
-        # takes ~2 s); the callback waits for it and counts joules from the first step only.
-        self.energy_meter_started: Future | None = None
-        self._energy_baseline_j = 0.0
-        self.carbon_g_per_kwh = carbon_g_per_kwh
-        self.clock = clock or _now
-        self.replan_every_n_steps = replan_every_n_steps
+        self._meter = energy_meter  # local rank 0's meter of the node's energy; None elsewhere
+        self._meter_started = meter_started  # set when the caller started it in the background
+        self._carbon_g_per_kwh = carbon_g_per_kwh
+        self._count_params = count_params  # effective parameters, counted once masks exist
+        self._ledger_path = Path(ledger_path) if ledger_path is not None else None
+        self._signals = signals or StopSignals()
+        self._clock = clock or _now
+        self._replan_every = replan_every_n_steps
         self.ledger = Ledger()
+        self._forecast = CostForecaster(forecast_window_steps)
+        self._agreement: RankAgreement | None = None
         self.plan: Plan | None = None
-        self.cost_per_step: dict[str, float | None] = dict.fromkeys(STOP_KEYS)
-        self.status = "completed"
+        self.status = Status.COMPLETED
         self.stopped_by: str | None = None  # budget key, e.g. "energy"
         self.message: str | None = None
+        self.signal: int | None = None  # the signal that interrupted the run
+        self.params_effective: int | None = None
         self.train_flop_per_sample: float | None = None
-        self._window: deque[tuple[int, dict[str, float | None]]] = deque(
-            maxlen=max(forecast_window_steps // replan_every_n_steps, 2)
-        )
-        self._start_s = 0.0
-        self._warned: set[str] = set()
-        self._memory: PeakMemoryMeter | None = None
+        self._step_cost: dict[str, float] = {}  # exact per-step cost: samples, FLOPs (all ranks)
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
+        self._evaluated_local = {"time_s": 0.0, "energy_j": 0.0}
+        self._eval_started: tuple[float, float | None] | None = None
+        self._energy_baseline_j: float | None = 0.0
+        self._memory: PeakMemoryMeter | None = None
+        self._start_s = 0.0
         self._segment_start_step = 0
         self._configured: int | None = None
         self._stage: str | None = None
+        self._lr_progress = 0.0
+        self._warned: set[str] = set()
+        self._started = False
+        self._trainer: L.Trainer | None = None
+        self._books_energy = False  # whether this rank books energy (0 unless local rank 0)
 
-    # ---- what the limits are, once estimates are discounted -------------------------------
+    # ---- queries ------------------------------------------------------------------------------
+    @property
+    def energy_meter(self) -> EnergyMeter | None:
+        return self._meter
+
     @property
     def energy_estimated(self) -> bool:
-        return self.energy_meter is not None and not self.energy_meter.measured
+        return self._meter is not None and not self._meter.measured
+
+    def spent(self) -> dict[str, float | None]:
+        return self.ledger.totals()
 
     def effective_limits(self) -> dict[str, float]:
         """Enforced limits; energy and carbon stop `estimate_margin` short when estimated."""
@@ -96,77 +148,143 @@ class BudgetCallback(L.Callback):
                     limits[key] *= 1.0 - self.spec.estimate_margin
         return limits
 
-    # ---- checkpointing ----------------------------------------------------------------------
+    def lr_progress(self, step: int) -> float | None:
+        """The clock of budget-aware LR schedules: the largest fraction of any enforced budget
+        that will be spent once the next step is done — step ÷ last step for a horizon
+        (compute, data, the trainer's own), spent ÷ spendable for time and energy. Never goes
+        back. None when there is neither a budget nor a horizon (constant LR)."""
+        trainer = self._trainer
+        fractions: list[float] = []
+        horizon = trainer.fit_loop.max_steps if trainer is not None else -1
+        if horizon is not None and horizon > 1:
+            fractions.append(min(step, horizon - 1) / (horizon - 1))
+        if self._started:
+            spent = self.ledger.totals()
+            for key, limit in self.effective_limits().items():
+                if key not in FORECAST or spent.get(key) is None:
+                    continue
+                spendable = limit - self._closing_reserve(key)
+                ahead = spent[key] + (self._per_step(key) or 0.0)  # type: ignore[operator]
+                fractions.append(ahead / spendable if spendable > 0 else 1.0)
+        if not fractions:
+            return None
+        self._lr_progress = max(self._lr_progress, min(max(fractions), 1.0))
+        return self._lr_progress
+
+    def progress(self) -> dict[str, str]:
+        """Each enforced budget's use, for the progress bar (`energy 1.2/2 kJ est.`)."""
+        spent = self.ledger.totals()
+        estimated = ("energy_j", "carbon_g") if self.energy_estimated else ()
+        return {
+            BUDGET_KEY[key]: describe_use(key, spent.get(key), limit, key in estimated)
+            for key, limit in self.spec.enforced().items()
+        }
+
+    def mark_interrupted(self, signum: int | None, how: str) -> None:
+        """A stop request the step loop did not see (a signal during the closing validation or
+        the test, or one Lightning handled itself)."""
+        if self.status is Status.INTERRUPTED:
+            return
+        self.status = Status.INTERRUPTED
+        self.signal = signum if signum is not None else self._signals.received
+        step = self._trainer.global_step if self._trainer is not None else 0
+        cause = signal_name(self.signal) if self.signal is not None else how
+        self.message = f"{cause} received; stopped at step {step}"
+
+    # ---- checkpointing ------------------------------------------------------------------------
+    @override
     def state_dict(self) -> dict[str, Any]:
         return {"ledger": self.ledger.state_dict()}
 
+    @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._stage = stage
+        self._trainer = trainer
 
+    @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # Only a resumed fit continues the books; testing a checkpoint must not rewind them.
         if self._stage == "fit":
             self.ledger.load_state_dict(state_dict["ledger"])
 
-    # ---- start: measure one step, plan, check a resumed run ---------------------------------
+    # ---- start: measure one step, plan, check a resumed run -----------------------------------
+    @override
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._signals.install()  # after Lightning installed its own handlers at the start of fit
+        self._agreement = RankAgreement(trainer.strategy, trainer.world_size)
         world = trainer.world_size
         x, y = trainer.strategy.batch_to_device(next(iter(trainer.train_dataloader)))
         step_flop = train_step_flops(pl_module, x, y, pl_module.loss_fn)
         self.train_flop_per_sample = step_flop / len(y)
-        self.cost_per_step["data_samples"] = float(len(y) * world)
-        self.cost_per_step["compute_flop"] = float(step_flop * world)
+        self._step_cost = {"data_samples": float(len(y) * world), "compute_flop": step_flop * world}
         self._memory = PeakMemoryMeter(pl_module.device)
         self._memory.start()
+        self._charge_sidecar(trainer)
 
         measurable = ["data_samples", "compute_flop", "time_s"]
-        if self.energy_meter is not None:
+        self._books_energy = self._meter is not None or trainer.local_rank != 0
+        if self._books_energy:
             measurable.append("energy_j")
-            if self.carbon_g_per_kwh is not None:
+            if self._carbon_g_per_kwh is not None:
                 measurable.append("carbon_g")
-            self._start_energy_meter()
+        self._start_energy_meter()
         self.ledger.start_segment(tuple(measurable))
-        if self.count_params is not None:  # after setup: sparsity callbacks have added masks
-            self.params_effective = self.count_params(pl_module)
+        if self._count_params is not None:  # after setup: sparsity callbacks have added masks
+            self.params_effective = self._count_params(pl_module)
         self.ledger.book("params", self.params_effective)
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
         self._segment_start_step = trainer.global_step
-        self._start_s = self.clock()
+        self._start_s = self._clock()
+        self._started = True
+        self._book(trainer)  # agree on the starting totals (energy unknown on a dead meter)
         if self.energy_estimated and ({"energy_j", "carbon_g"} & set(self.spec.enforced())):
-            log.warning(
-                "energy is estimated (%s), not read from counters: enforcing %.0f %% below the "
-                "energy/carbon limits (budget.estimate_margin=%s)",
-                self.energy_meter.method,
-                100 * self.spec.estimate_margin,
-                self.spec.estimate_margin,
+            rank_zero_warn(
+                f"energy is estimated ({self._meter.method}), not read from counters: "  # type: ignore[union-attr]
+                f"enforcing {100 * self.spec.estimate_margin:.0f} % below the energy/carbon "
+                f"limits (budget.estimate_margin={self.spec.estimate_margin})"
             )
 
         limit, params = self.spec.params, self.params_effective
         if limit is not None and params is not None and params > limit:
             detail = f"the model has {params} effective parameters, budget.params is {int(limit)}"
-            self._exhausted(trainer, "params", refused=True, detail=detail)
+            self._stop(trainer, REFUSED, "params", detail)
             return
         self._replan(trainer)
         if self.plan is not None:
-            log.info(self.plan.describe())
+            rank_zero_info(self.plan.describe())
             if self.spec.plan == "refuse" and not self.plan.fits:
                 assert self.plan.tightest is not None
-                self._exhausted(
-                    trainer, self.plan.tightest, refused=True, detail=self.plan.shortfall()
-                )
+                self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
                 return
-        key = self._over_budget()
-        if key is not None:  # e.g. a resumed run whose budget is already spent
-            self._exhausted(trainer, BUDGET_KEY[key], detail="budget already spent at start")
+        self._decide(trainer, local_request=0)
+
+    def _charge_sidecar(self, trainer: L.Trainer) -> None:
+        """After a hard kill the checkpoint is older than the spending: charge the larger."""
+        ckpt_path = getattr(trainer, "ckpt_path", None)
+        if not ckpt_path:
+            return
+        state = read_sidecar(Path(ckpt_path).resolve().parent.parent / LEDGER_FILE)
+        if state is None:
+            return
+        raised = self.ledger.charge_at_least(state)
+        if raised:
+            rank_zero_info(
+                f"resume: {LEDGER_FILE} records more spending than the checkpoint "
+                f"({', '.join(raised)}); charging the larger"
+            )
 
     def _start_energy_meter(self) -> None:
-        assert self.energy_meter is not None
-        if self.energy_meter_started is not None:
-            self.energy_meter_started.result()  # re-raises a failed start
-        else:
-            self.energy_meter.start()
+        if self._meter is None:
+            return
+        try:
+            if self._meter_started is not None:
+                self._meter_started.result(timeout=METER_START_TIMEOUT_S)
+            else:
+                self._meter.start()
+        except FutureTimeout:
+            log.warning("energy: the meter did not start within %.0f s", METER_START_TIMEOUT_S)
         # Joules read before the first step (set-up, data) are not training energy.
-        self._energy_baseline_j = self.energy_meter.read_j() or 0.0
+        self._energy_baseline_j = self._meter.read_j()
 
     def _configured_steps(self, trainer: L.Trainer) -> int:
         if trainer.max_steps is not None and trainer.max_steps >= 0:
@@ -176,19 +294,31 @@ class BudgetCallback(L.Callback):
             return -1
         return int(epochs * trainer.num_training_batches)
 
-    def _replan(self, trainer: L.Trainer) -> None:
-        if self.spec.plan == "off":
-            return
-        if self._configured is None:  # the trainer's horizon, before any budget shortened it
-            self._configured = self._configured_steps(trainer)
-        allowed = steps_allowed(
-            self.effective_limits(), self.ledger.totals(), self.cost_per_step, trainer.global_step
-        )
-        self.plan = make_plan(self._configured, allowed)
-        if self.spec.plan == "fit" and self.spec.on_exceed != "warn":
-            trainer.fit_loop.epoch_loop.max_steps = self.plan.max_steps
+    # ---- every step: book, forecast, decide ---------------------------------------------------
+    @override
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._end_evaluation()
 
-    # ---- every step: book, forecast, decide -------------------------------------------------
+    @override
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking and self._started and self._eval_started is None:
+            self._eval_started = (self._clock(), self._read_energy_j())
+
+    def _end_evaluation(self) -> None:
+        """A validation and the checkpoint saves after it are paid for once training resumes
+        (or ends): their cost, measured locally, joins the next agreed booking."""
+        if self._eval_started is None:
+            return
+        start_s, start_j = self._eval_started
+        self._eval_started = None
+        self._evaluated_local["time_s"] += self._clock() - start_s
+        end_j = self._read_energy_j()
+        if start_j is not None and end_j is not None:
+            self._evaluated_local["energy_j"] += max(end_j - start_j, 0.0)
+
+    @override
     def on_train_batch_end(
         self,
         trainer: L.Trainer,
@@ -200,142 +330,305 @@ class BudgetCallback(L.Callback):
         samples = float(len(batch[1]) if isinstance(batch, list | tuple) else len(batch))
         self._local["data_samples"] += samples
         self._local["compute_flop"] += samples * (self.train_flop_per_sample or 0.0)
-        self._book(trainer)
+        request = self._local_request(pl_module)
+        agreed_request = self._book(trainer, request)
         step = trainer.global_step
         since_warmup = step - self._segment_start_step - self.spec.warmup_steps
-        refused = False
-        if since_warmup >= 0 and since_warmup % self.replan_every_n_steps == 0:
-            self._forecast(step)
+        if since_warmup >= 0 and since_warmup % self._replan_every == 0:
+            self._forecast.refit()
             self._replan(trainer)
-            # Under `refuse`, a forecast that the configured run will not fit stops it now,
-            # rather than overspending later.
-            refused = self.spec.plan == "refuse" and self.plan is not None and not self.plan.fits
-        key = self._over_budget()
-        if refused and self.plan is not None and self.plan.tightest is not None:
-            key = AMOUNT_KEYS[self.plan.tightest][0]
-        self._decide(trainer, key, refused=refused and key is not None)
-        if (step % max(trainer.log_every_n_steps, 1)) == 0:
+            self._write_sidecar(trainer)
+            if self.spec.plan == "refuse" and self.plan is not None and not self.plan.fits:
+                assert self.plan.tightest is not None
+                self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
+        self._decide(trainer, agreed_request)
+        if step % max(trainer.log_every_n_steps, 1) == 0:
             self._log(trainer, step)
 
-    def _book(self, trainer: L.Trainer) -> None:
-        energy_j = self.energy_meter.read_j() if self.energy_meter is not None else None
-        if energy_j is not None:
-            energy_j -= self._energy_baseline_j
-        if trainer.local_rank != 0:
-            energy_j = 0.0  # energy is metered once per node, by its local rank 0
-        values = [
-            self._local["data_samples"],
-            self._local["compute_flop"],
-            float("nan") if energy_j is None else energy_j,
-        ]
-        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
-            summed = torch.tensor(values, dtype=torch.float64)
-            dist.all_reduce(summed)  # NaN from any node keeps the sum unknown
-            values = summed.tolist()
-        self.ledger.book("data_samples", values[0])
-        self.ledger.book("compute_flop", values[1])
-        self.ledger.book("time_s", self.clock() - self._start_s)
-        if self.energy_meter is not None:
-            energy = None if values[2] != values[2] else values[2]
-            self.ledger.book("energy_j", energy)
-            if self.carbon_g_per_kwh is not None:
-                carbon = None if energy is None else carbon_g(energy, self.carbon_g_per_kwh)
+    def _local_request(self, pl_module: L.LightningModule) -> int:
+        """This rank's own reason to stop (signal, divergence), as an agreement code."""
+        if getattr(pl_module, "diverged_at", None) is not None:
+            return DIVERGED * _KIND_STEP
+        if self._signals.received is not None:
+            return INTERRUPTED * _KIND_STEP + self._signals.received
+        return 0
+
+    def _read_energy_j(self) -> float | None:
+        if self._meter is None:
+            return None
+        reading = self._meter.read_j()
+        if reading is None or self._energy_baseline_j is None:
+            return None
+        return reading - self._energy_baseline_j
+
+    def _book(self, trainer: L.Trainer, request: int = 0) -> int:
+        """Book this segment's agreed totals; returns the agreed stop request."""
+        assert self._agreement is not None
+        if trainer.local_rank == 0:
+            energy_j = nan_if_none(self._read_energy_j())
+            evaluated_j = self._evaluated_local["energy_j"]
+        else:  # energy is metered once per node, by its local rank 0
+            energy_j = evaluated_j = 0.0
+        sums, maxes = self._agreement.combine(
+            [self._local["data_samples"], self._local["compute_flop"], energy_j, evaluated_j],
+            [self._clock() - self._start_s, self._evaluated_local["time_s"], float(request)],
+        )
+        samples, flop, energy, evaluated_energy = sums
+        time_s, evaluated_time_s, agreed_request = maxes
+        self.ledger.book("data_samples", samples)
+        self.ledger.book("compute_flop", flop)
+        self.ledger.book("time_s", time_s)
+        if self._books_energy:
+            energy_known = none_if_nan(energy)
+            self.ledger.book("energy_j", energy_known)
+            if self._carbon_g_per_kwh is not None:
+                carbon = (
+                    None if energy_known is None else carbon_g(energy_known, self._carbon_g_per_kwh)
+                )
                 self.ledger.book("carbon_g", carbon)
         if self._memory is not None:
             self.ledger.book("memory_bytes", float(self._memory.read_bytes()))
+        segment = self.ledger.segment
+        self._forecast.observe_step(
+            trainer.global_step,
+            {"time_s": segment["time_s"], "energy_j": segment["energy_j"]},
+            {"time_s": evaluated_time_s, "energy_j": none_if_nan(evaluated_energy)},
+        )
+        return int(agreed_request)
 
-    def _forecast(self, step: int) -> None:
-        """Per-step time/energy/carbon over a recent window that starts after warm-up."""
-        now = {key: self.ledger.segment[key] for key in FORECAST}
-        self._window.append((step, now))
-        first_step, first = self._window[0]
-        if step == first_step:
-            return
-        for key in FORECAST:
-            a, b = first[key], now[key]
-            known = a is not None and b is not None
-            self.cost_per_step[key] = (b - a) / (step - first_step) if known else None
+    # ---- forecasts and plans ------------------------------------------------------------------
+    def _per_step(self, key: str) -> float | None:
+        """Forecast cost of one more training step, all ranks together."""
+        if key in self._step_cost:
+            return self._step_cost[key]
+        if key == "carbon_g":
+            energy = self._forecast.per_step("energy_j")
+            return self._to_carbon(energy)
+        return self._forecast.per_step(key)
 
-    def _over_budget(self) -> str | None:
-        """The first key whose limit the next step would cross (or that is crossed)."""
-        spent = self.ledger.totals()
-        for key, limit in self.effective_limits().items():
-            used = spent.get(key)
-            if used is None:
+    def _evaluation_cost(self, key: str) -> float:
+        """A validation with its checkpoint saves: measured, or before the first one an
+        estimate of one step per validation batch (forward only costs less: a safe side)."""
+        if key in self._step_cost:
+            return 0.0  # validation spends no training samples or FLOPs
+        if key == "carbon_g":
+            return self._to_carbon(self._evaluation_cost("energy_j")) or 0.0
+        measured = self._forecast.evaluation(key)
+        if measured is not None:
+            return measured
+        trainer = self._trainer
+        if trainer is None or not trainer.enable_validation:
+            return 0.0
+        val_batches = sum(trainer.num_val_batches) if trainer.num_val_batches else 1
+        return (self._per_step(key) or 0.0) * max(val_batches, 1)
+
+    def _closing_reserve(self, key: str) -> float:
+        """What a stop still spends: the closing validation and the final checkpoint (about
+        one step's cost for these models; measured into the ledger at the end)."""
+        if key in self._step_cost:
+            return 0.0
+        return self._evaluation_cost(key) + (self._per_step(key) or 0.0)
+
+    def _to_carbon(self, energy_j: float | None) -> float | None:
+        if energy_j is None or self._carbon_g_per_kwh is None:
+            return None
+        return carbon_g(energy_j, self._carbon_g_per_kwh)
+
+    def _validation_due(self, trainer: L.Trainer, steps_ahead: int, stopping: bool) -> bool:
+        """Whether Lightning validates after the step `steps_ahead` from now (0: this one),
+        continuing or stopping there (a stop validates in every validation epoch)."""
+        if not trainer.enable_validation:
+            return False
+        loop = trainer.fit_loop.epoch_loop
+        last_batch = loop.batch_progress.is_last_batch
+        epoch = trainer.current_epoch + (1 if steps_ahead and last_batch else 0)
+        every = trainer.check_val_every_n_epoch
+        if every is not None and (epoch + 1) % every != 0:
+            return False
+        if stopping:
+            return True
+        if steps_ahead:
+            return False  # only asked for this step when continuing
+        if every is None:
+            return (loop.total_batch_idx + 1) % trainer.val_check_batch == 0
+        return last_batch or (loop.batch_idx + 1) % trainer.val_check_batch == 0
+
+    def _cost_to_continue(self, trainer: L.Trainer) -> dict[str, float]:
+        """Per budget key: the next step, any validation due before it, and what a stop after
+        it spends (its validation and the final checkpoint)."""
+        costs: dict[str, float] = {}
+        due_now = self._validation_due(trainer, 0, stopping=False)
+        due_at_stop = self._validation_due(trainer, 1, stopping=True)
+        for key in self.spec.enforced():
+            step = self._per_step(key)
+            if step is None:
+                continue  # memory, params: checked as they stand
+            if key in self._step_cost:
+                costs[key] = step
                 continue
-            next_cost = self.cost_per_step.get(key) or 0.0
-            if used >= limit or (key in self.cost_per_step and used + next_cost > limit):
-                return key
+            evaluation = self._evaluation_cost(key)
+            costs[key] = step * 2 + evaluation * (due_now + due_at_stop)  # step + checkpoint
+        return costs
+
+    def _replan(self, trainer: L.Trainer) -> None:
+        """The horizon each budget allows, decided on rank 0 and agreed by every rank."""
+        if self.spec.plan == "off":
+            return
+        if self._configured is None:  # the trainer's horizon, before any budget shortened it
+            self._configured = self._configured_steps(trainer)
+        per_step, reserve = {}, {}
+        interval = self._steps_between_validations(trainer)
+        for key in self.spec.enforced():
+            step = self._per_step(key)
+            if step is None:
+                continue
+            if key in FORECAST and interval:
+                step += self._evaluation_cost(key) / interval  # validations on the way
+            per_step[key] = step
+            reserve[key] = self._closing_reserve(key)
+        allowed = steps_allowed(
+            self.effective_limits(), self.ledger.totals(), per_step, trainer.global_step, reserve
+        )
+        plan = make_plan(self._configured, allowed)
+        assert self._agreement is not None
+        self.plan = self._agreement.from_rank_zero(plan)
+        # Only exact budgets move the trainer's horizon: a forecast one is held by the stop
+        # rule at every step, so a forecast that errs low never ends a run early.
+        if self.spec.plan == "fit" and self.spec.on_exceed != "warn":
+            exact = {k: v for k, v in self.plan.allowed_steps.items() if k in ("compute", "data")}
+            horizon = make_plan(self._configured, exact).max_steps
+            trainer.fit_loop.epoch_loop.max_steps = horizon
+
+    def _steps_between_validations(self, trainer: L.Trainer) -> int | None:
+        if not trainer.enable_validation or not trainer.num_training_batches:
+            return None
+        every = trainer.check_val_every_n_epoch
+        if every is None:
+            return int(trainer.val_check_batch)
+        batches = trainer.num_training_batches
+        return int(batches * every) if math.isfinite(batches) else None
+
+    # ---- decisions -------------------------------------------------------------------------------
+    def _decide(self, trainer: L.Trainer, local_request: int) -> None:
+        """One decision per step, from totals every rank agreed on."""
+        if local_request >= DIVERGED * _KIND_STEP:
+            self._stop(trainer, DIVERGED, None, None)
+            return
+        if local_request >= INTERRUPTED * _KIND_STEP:
+            self.signal = local_request - INTERRUPTED * _KIND_STEP
+            self._stop(trainer, INTERRUPTED, None, None)
+            return
+        lost = self._lost_budget()
+        if lost is not None:
+            self._stop(trainer, UNENFORCEABLE, lost, None)
+            return
+        key = first_to_run_out(
+            self.effective_limits(), self.ledger.totals(), self._cost_to_continue(trainer)
+        )
+        if key is not None:
+            self._stop(trainer, BUDGET, BUDGET_KEY[key], None)
+
+    def _lost_budget(self) -> str | None:
+        """An enforced energy or carbon budget whose meter no longer answers."""
+        spent = self.ledger.totals()
+        for key in ("energy_j", "carbon_g"):
+            if key in self.spec.enforced() and spent.get(key) is None:
+                return BUDGET_KEY[key]
         return None
 
-    def _decide(self, trainer: L.Trainer, key: str | None, refused: bool = False) -> None:
-        """Agree across ranks: any rank out of budget stops all, on this same step."""
-        n_keys = len(STOP_KEYS)
-        code = 0 if key is None else STOP_KEYS.index(key) + 1 + (n_keys if refused else 0)
-        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
-            agreed = torch.tensor([code], dtype=torch.int64)
-            dist.all_reduce(agreed, op=dist.ReduceOp.MAX)
-            code = int(agreed.item())
-        if code:
-            key = BUDGET_KEY[STOP_KEYS[(code - 1) % n_keys]]
-            detail = self.plan.shortfall() if code > n_keys and self.plan is not None else None
-            self._exhausted(trainer, key, refused=code > n_keys, detail=detail)
-
-    def _exhausted(
-        self, trainer: L.Trainer, key: str, refused: bool = False, detail: str | None = None
-    ) -> None:
-        if self.spec.on_exceed == "warn" and not refused:
+    def _stop(self, trainer: L.Trainer, kind: int, key: str | None, detail: str | None) -> None:
+        step = trainer.global_step
+        if kind == BUDGET and self.spec.on_exceed == "warn":
             if key not in self._warned:
-                self._warned.add(key)
-                log.warning("budget.%s exceeded (on_exceed=warn): training continues", key)
+                self._warned.add(key)  # type: ignore[arg-type]
+                rank_zero_warn(f"budget.{key} exhausted at step {step} (on_exceed=warn): going on")
             return
-        if self.stopped_by is None:
+        if self.stopped_by is None and self.status is Status.COMPLETED:
             self.stopped_by = key
-            self.status = "refused" if refused else "budget_exhausted"
-            self.message = detail or f"budget.{key} spent at step {trainer.global_step}"
-            log.info("%s: %s", self.status, self.message)
+            if kind == DIVERGED:
+                self.status = Status.DIVERGED
+                self.message = f"non-finite loss or gradient at step {step}: training stopped"
+            elif kind == INTERRUPTED:
+                self.status = Status.INTERRUPTED
+                self.message = f"{signal_name(self.signal or 0)} received; stopped at step {step}"
+            elif kind == UNENFORCEABLE:
+                self.status = Status.UNENFORCEABLE
+                method = getattr(self._meter, "method", "no meter")
+                self.message = (
+                    f"budget.{key} cannot be enforced: the energy meter stopped answering "
+                    f"({method}) at step {step}"
+                )
+            elif kind == REFUSED:
+                self.status = Status.REFUSED
+                self.message = detail
+            else:
+                self.status = Status.BUDGET_EXHAUSTED
+                self.message = detail or f"budget.{key} spent at step {step}"
+            rank_zero_info(f"{self.status}: {self.message}")
+        if kind == DIVERGED:
+            raise Diverged(self.message)
         trainer.should_stop = True
 
-    # ---- end: name the stop, keep a checkpoint ------------------------------------------------
+    # ---- end: name the stop, keep a checkpoint --------------------------------------------------
+    @override
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Book once more after the meter's last read: a validation after the last step spends
-        # energy and time too.
-        if self.energy_meter is not None:
-            self.energy_meter.stop()
-        if self._memory is not None:
-            self._book(trainer)
-        plan = self.plan
-        if (
-            self.stopped_by is None
-            and plan is not None
-            and plan.binding is not None
-            and trainer.global_step >= plan.max_steps
-        ):
-            self.stopped_by, self.status = plan.binding, "budget_exhausted"
-            self.message = f"budget.{plan.binding} reached its planned horizon"
-        if getattr(pl_module, "diverged", False) and self.stopped_by is None:
-            self.status = "diverged"
-        if self.stopped_by is not None and self.status != "refused":
+        self._end_evaluation()
+        if self._count_params is not None:  # sparsity may have changed it during training
+            self.params_effective = self._count_params(pl_module)
+            self.ledger.book("params", self.params_effective)
+        if self._agreement is not None:
+            self._book(trainer)  # the closing validation spends too
+        self._close_status(trainer)
+        trained = trainer.global_step > self._segment_start_step
+        if self.status is not Status.REFUSED or trained:
             self.save_last(trainer)
+            if self._agreement is not None:
+                self._book(trainer)  # the final checkpoint too
+        self._write_sidecar(trainer)
 
+    def _close_status(self, trainer: L.Trainer) -> None:
+        if self.status is not Status.COMPLETED or self.stopped_by is not None:
+            return
+        spent = self.ledger.totals()
+        crossed = [k for k, lim in self.spec.enforced().items() if (spent.get(k) or 0.0) > lim]
+        if self.spec.on_exceed == "warn" and crossed:
+            self.stopped_by, self.status = BUDGET_KEY[crossed[0]], Status.BUDGET_EXHAUSTED
+            self.message = f"budget.{self.stopped_by} exceeded (on_exceed=warn)"
+            return
+        plan = self.plan
+        if plan is not None and plan.binding is not None and trainer.global_step >= plan.max_steps:
+            self.stopped_by, self.status = plan.binding, Status.BUDGET_EXHAUSTED
+            self.message = f"budget.{plan.binding} reached its planned horizon"
+
+    @override
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        self.status = "interrupted"
-        self.message = f"{type(exception).__name__} at step {trainer.global_step}"
+        if self.status is Status.COMPLETED:
+            self.status = Status.INTERRUPTED
+            self.message = f"{type(exception).__name__} at step {trainer.global_step}"
         try:
-            self.save_last(trainer)  # a clean, resumable stop (SIGTERM, Ctrl-C, errors)
+            if self._agreement is not None and self.status is not Status.DIVERGED:
+                self._book(trainer)
+            if trainer.global_step > self._segment_start_step and _finite(pl_module):
+                self.save_last(trainer)  # a resumable stop; never diverged or untrained weights
         except Exception as err:  # never mask the exception that stopped the run
             log.error("could not save a checkpoint after %s: %s", type(exception).__name__, err)
-        if self.energy_meter is not None:
-            self.energy_meter.stop()
+        self._write_sidecar(trainer)
 
     def save_last(self, trainer: L.Trainer) -> None:
         ckpt = trainer.checkpoint_callback
         dirpath = getattr(ckpt, "dirpath", None) or Path(trainer.default_root_dir) / "checkpoints"
         trainer.save_checkpoint(Path(dirpath) / "last.ckpt")
 
-    # ---- what the run shows ------------------------------------------------------------------
+    def _write_sidecar(self, trainer: L.Trainer) -> None:
+        if self._ledger_path is not None and trainer.is_global_zero and self._started:
+            try:
+                self.ledger.write(self._ledger_path, trainer.global_step)
+            except OSError as err:
+                log.warning("could not write %s: %s", self._ledger_path, err)
+
+    # ---- what the run shows --------------------------------------------------------------------
     def _log(self, trainer: L.Trainer, step: int) -> None:
         if not trainer.loggers:
             return
@@ -343,16 +636,11 @@ class BudgetCallback(L.Callback):
         spent = self.ledger.totals()
         for key, limit in self.spec.enforced().items():
             if spent.get(key) is not None:
-                metrics[f"budget/{BUDGET_KEY[key]}_used"] = spent[key]
-                metrics[f"budget/{BUDGET_KEY[key]}_frac"] = spent[key] / limit
+                metrics[f"budget/{BUDGET_KEY[key]}_used"] = spent[key]  # type: ignore[assignment]
+                metrics[f"budget/{BUDGET_KEY[key]}_frac"] = spent[key] / limit  # type: ignore[operator]
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 
-    def progress(self) -> dict[str, str]:
-        """Each enforced budget's use, for the progress bar (`energy 1.2/2 kJ est.`)."""
-        spent = self.ledger.totals()
-        estimated = ("energy_j", "carbon_g") if self.energy_estimated else ()
-        return {
-            BUDGET_KEY[key]: describe_use(key, spent.get(key), limit, key in estimated)
-            for key, limit in self.spec.enforced().items()
-        }
+
+def _finite(module: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in module.parameters())
