@@ -7,7 +7,10 @@ wrapper (it imports this module only once the command line has been checked).
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor, wait
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,12 @@ from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CUDAAccelerator
 from omegaconf import DictConfig, OmegaConf
 
+from frugal.budget.ledger import LEDGER_FILE
 from frugal.budget.spec import BudgetSpec, ConfigError
-from frugal.callbacks.budget import BudgetCallback
-from frugal.callbacks.progress import BudgetProgressBar
+from frugal.callbacks.budget import BudgetCallback, Diverged
+from frugal.callbacks.progress import BudgetProgressBar, progress_callback
 from frugal.callbacks.recorder import CurveRecorder
+from frugal.callbacks.signals import StopSignals
 from frugal.data.arrays import ArrayDataModule
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_intensity
@@ -30,11 +35,17 @@ from frugal.meters.energy import EnergyConfig, build_energy_meter
 from frugal.meters.energy.nvml import nvml_indices
 from frugal.models import create_model
 from frugal.models.accounting import count_params, count_params_effective, flop_per_sample
+from frugal.models.compress import compression_record
 from frugal.module import FrugalModule
 from frugal.record import CURVE_FILE, RESULT_FILE, versions, write_json_atomic
+from frugal.status import Status
 from frugal.summary import print_summary
 
 log = logging.getLogger("frugal")
+
+# Runs whose model is tested: it trained as far as it went (a diverged run on its last finite
+# checkpoint). Refused and interrupted runs are not (an interrupted one resumes instead).
+TESTED = (Status.COMPLETED, Status.BUDGET_EXHAUSTED, Status.DIVERGED, Status.UNENFORCEABLE)
 
 
 @dataclass
@@ -95,11 +106,16 @@ def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
 
 
 def train(
-    cfg: DictConfig, energy_meter: EnergyMeter | None = None
+    cfg: DictConfig,
+    energy_meter: EnergyMeter | None = None,
+    callbacks: list[L.Callback] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Plan, train under the budget, test, write outputs. Returns (result, objects).
 
-    `energy_meter` replaces the configured backend (a meter of your own, or a fake in tests).
+    `energy_meter` replaces the configured backend (a meter of your own, or a fake in tests);
+    `callbacks` run before the budget callback (instruments of your own); `clock` is the
+    budget's clock in seconds (default `time.perf_counter`; simulations and tests).
     """
     checked = validate(cfg, meter_given=energy_meter is not None)
     output_dir = Path(cfg.paths.output_dir)
@@ -112,28 +128,38 @@ def train(
 
     # The trainer and the energy meter first: the meter's start-up (codecarbon probes the
     # hardware for ~2 s) then runs in the background while data and model are built.
+    signals = StopSignals()
+    signals.install()  # a signal during set-up is honoured before the first step
     loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
-    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
-    budget_cb = BudgetCallback(
-        checked.budget, count_params=lambda m: count_params_effective(m.backbone)
-    )
-    curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
-    callbacks += [budget_cb, curve]
+    callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), *(callbacks or [])]
     if cfg.trainer.get("enable_progress_bar", True):
-        callbacks.append(BudgetProgressBar(refresh_rate=cfg.get("progress_refresh_rate", 50)))
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        progress = cfg.get("progress", "auto")
+        callbacks.append(progress_callback(progress, cfg.get("progress_refresh_rate", 50)))
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        # Lightning adds a bar of its own unless told there is none (log lines instead of one)
+        enable_progress_bar=any(isinstance(c, BudgetProgressBar) for c in callbacks),
+    )
     meter = None
     if trainer.local_rank == 0:  # one meter per node; the callback sums nodes
         meter = energy_meter or build_energy_meter(
             node_energy_config(checked.energy, trainer), local_rank=0
         )
-    if meter is not None:
-        starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frugal-energy")
-        budget_cb.energy_meter_started = starter.submit(meter.start)
-        starter.shutdown(wait=False)
     intensity, intensity_source = carbon_intensity(checked.energy)
-    budget_cb.energy_meter = meter
-    budget_cb.carbon_g_per_kwh = intensity
+    budget_cb = BudgetCallback(
+        checked.budget,
+        energy_meter=meter,
+        meter_started=start_in_background(meter),
+        carbon_g_per_kwh=intensity,
+        count_params=lambda m: count_params_effective(m.backbone),
+        ledger_path=output_dir / LEDGER_FILE,
+        signals=signals,
+        clock=clock,
+    )
+    curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
+    trainer.callbacks.extend([budget_cb, curve])  # Lightning orders checkpointing last at fit
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     splits = instantiate(cfg.data.source)
@@ -150,27 +176,36 @@ def train(
         num_classes=datamodule.num_classes,
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
+    compression = None
     if cfg.get("compress"):
         module = compress(module, cfg, cfg.ckpt_path)
+        compression = compression_record(
+            OmegaConf.to_container(cfg.compress, resolve=True),
+            cfg.ckpt_path,
+            module.backbone,
+            datamodule.val_dataloader(),
+        )
 
-    interrupted: BaseException | None = None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    except (SystemExit, KeyboardInterrupt) as err:
-        # SIGTERM arrives as Lightning's SIGTERMException, Ctrl-C as sys.exit(1) after
-        # Lightning's own clean-up: either way the run stops resumably and says so.
-        interrupted = err
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        except Diverged:
+            pass  # the callback recorded the step; the last update was skipped: weights finite
+        except (SystemExit, KeyboardInterrupt) as err:
+            # A signal Lightning handled itself (before our handlers were in place), or Ctrl-C
+            # twice: the run stops resumably and says so.
+            budget_cb.mark_interrupted(signals.received, type(err).__name__)
+        if signals.received is not None:  # arrived after the last step: still a stop request
+            budget_cb.mark_interrupted(signals.received, "signal after training")
+        spent = budget_cb.spent()  # before testing: a test checkpoint restores callbacks
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
+        test_spent = None
+        if budget_cb.status in TESTED:
+            test_spent, test_metrics = run_test(cfg, trainer, module, datamodule, budget_cb)
+            metrics.update(test_metrics)
     finally:
         stop_meter(budget_cb)
-    spent = budget_cb.ledger.totals()  # before testing: a test checkpoint restores callbacks
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
-    if interrupted is None and budget_cb.status != "refused":
-        trainer.test(
-            module, datamodule=datamodule, ckpt_path=checkpoint_to_test(cfg, trainer), verbose=False
-        )
-        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k})
-    if interrupted is not None:
-        budget_cb.status = "interrupted"
+        signals.restore()
 
     energy = {
         **describe_meter(meter),
@@ -181,13 +216,35 @@ def train(
     result = build_result(
         cfg, checked, budget_cb, trainer, module, datamodule, spent, energy, metrics
     )
+    result["test_spent"] = test_spent
     if trainer.is_global_zero:
         write_json_atomic(output_dir / RESULT_FILE, result)
         print_summary(result, output_dir)
     objects = {"trainer": trainer, "module": module, "datamodule": datamodule, "budget": budget_cb}
-    if interrupted is not None:
-        raise interrupted
     return result, objects
+
+
+def run_test(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: FrugalModule,
+    datamodule: Any,
+    budget_cb: BudgetCallback,
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """Test the model; its time and energy are measured apart, never charged to the budget."""
+    meter = budget_cb.energy_meter
+    start_s, start_j = time.perf_counter(), meter.read_j() if meter is not None else None
+    try:
+        trainer.test(
+            module, datamodule=datamodule, ckpt_path=checkpoint_to_test(cfg, trainer), verbose=False
+        )
+    except (SystemExit, KeyboardInterrupt) as err:
+        budget_cb.mark_interrupted(None, f"{type(err).__name__} during the test")
+        return {"time_s": time.perf_counter() - start_s, "energy_j": None}, {}
+    end_j = meter.read_j() if meter is not None else None
+    energy_j = None if start_j is None or end_j is None else max(end_j - start_j, 0.0)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    return {"time_s": time.perf_counter() - start_s, "energy_j": energy_j}, metrics
 
 
 def build_result(
@@ -232,14 +289,28 @@ def build_result(
     }
 
 
-def stop_meter(budget_cb: BudgetCallback) -> None:
-    """Stop the meter even when training never reached its first step (the callback stops it
-    otherwise; stopping twice is harmless)."""
-    if budget_cb.energy_meter is None:
+def start_in_background(meter: EnergyMeter | None) -> Future | None:
+    """Start the meter on a helper thread (its start-up probes hardware for seconds); the
+    budget callback waits for it, bounded, before the first step."""
+    if meter is None:
+        return None
+    starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="frugal-energy")
+    started = starter.submit(meter.start)
+    starter.shutdown(wait=False)
+    return started
+
+
+def stop_meter(budget_cb: BudgetCallback, timeout_s: float = 30.0) -> None:
+    """Stop the meter even when training never reached its first step; never wait on a meter
+    that hangs (stopping twice is harmless)."""
+    meter = budget_cb.energy_meter
+    if meter is None:
         return
-    if budget_cb.energy_meter_started is not None:
-        wait([budget_cb.energy_meter_started])  # never stop a meter while it is starting
-    budget_cb.energy_meter.stop()
+    stopper = threading.Thread(target=meter.stop, name="frugal-energy-stop", daemon=True)
+    stopper.start()
+    stopper.join(timeout_s)
+    if stopper.is_alive():
+        log.warning("energy: the meter did not stop within %.0f s; left behind", timeout_s)
 
 
 def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig:

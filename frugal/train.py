@@ -15,10 +15,7 @@ import hydra
 from omegaconf import DictConfig
 
 from frugal.budget.spec import BudgetSpec, ConfigError
-
-EXIT_BAD_INPUT = 2
-EXIT_REFUSED = 1
-EXIT_BUDGET_ERROR = 3  # budget.on_exceed=error and a budget ran out
+from frugal.status import EXIT_BAD_INPUT, EXIT_OK, Status, exit_code
 
 
 def train(cfg: DictConfig, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -79,19 +76,28 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
     try:
-        result, _ = train(cfg)
+        result, objects = train(cfg)
     except ConfigError as err:
         if _debug(cfg):
             raise
         print(f"frugal-train: {err}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
-    if result["status"] == "refused":
-        print(f"frugal-train: refused: {result['message']}", file=sys.stderr)
-        sys.exit(EXIT_REFUSED)
-    if result["status"] == "budget_exhausted" and cfg.budget.get("on_exceed") == "error":
-        print(f"frugal-train: budget exceeded: {result['message']}", file=sys.stderr)
-        sys.exit(EXIT_BUDGET_ERROR)
+    status = result["status"]
+    signum = objects["budget"].signal
+    code = exit_code(status, cfg.budget.get("on_exceed") or "stop", signum)
+    if code != EXIT_OK:
+        print(f"frugal-train: {status}: {result['message']}", file=sys.stderr)
+        # In a sweep one refused or diverged job must not end the others; a signal does.
+        if status == Status.INTERRUPTED or not _in_multirun():
+            sys.exit(code)
     return objectives(cfg, result)
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def objectives(cfg: DictConfig, result: dict[str, Any]) -> float | tuple[float | None, ...] | None:

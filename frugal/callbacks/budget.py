@@ -122,6 +122,7 @@ class BudgetCallback(L.Callback):
         self._configured: int | None = None
         self._stage: str | None = None
         self._lr_progress = 0.0
+        self._booked_step = 0  # the global step of the last booking
         self._warned: set[str] = set()
         self._started = False
         self._trainer: L.Trainer | None = None
@@ -149,23 +150,31 @@ class BudgetCallback(L.Callback):
         return limits
 
     def lr_progress(self, step: int) -> float | None:
-        """The clock of budget-aware LR schedules: the largest fraction of any enforced budget
-        that will be spent once the next step is done — step ÷ last step for a horizon
-        (compute, data, the trainer's own), spent ÷ spendable for time and energy. Never goes
-        back. None when there is neither a budget nor a horizon (constant LR)."""
+        """The clock of budget-aware LR schedules, asked for the step about to run: the largest
+        fraction of any enforced budget spent by then — step ÷ last step for a horizon
+        (compute, data, the trainer's own), spent ÷ spendable for time and energy, and 1 on
+        the step after which the stop rule will not let another run. Never goes back. None
+        when there is neither a budget nor a horizon (constant LR)."""
         trainer = self._trainer
         fractions: list[float] = []
         horizon = trainer.fit_loop.max_steps if trainer is not None else -1
         if horizon is not None and horizon > 1:
             fractions.append(min(step, horizon - 1) / (horizon - 1))
-        if self._started:
+        if self._started and trainer is not None:
             spent = self.ledger.totals()
+            # Lightning steps schedulers before the step's on_train_batch_end: the step just
+            # run is not booked yet, so it is counted at its forecast cost.
+            pending = max(step - self._booked_step, 0)
+            continuing = self._cost_to_continue(trainer)
             for key, limit in self.effective_limits().items():
-                if key not in FORECAST or spent.get(key) is None:
+                used, per_step = spent.get(key), self._per_step(key)
+                if key not in FORECAST or used is None or not per_step:
                     continue
-                spendable = limit - self._closing_reserve(key)
-                ahead = spent[key] + (self._per_step(key) or 0.0)  # type: ignore[operator]
-                fractions.append(ahead / spendable if spendable > 0 else 1.0)
+                used += pending * per_step
+                # What training steps may spend, the one about to run included.
+                spendable = limit - self._closing_reserve(key) - per_step
+                last = used + per_step + continuing.get(key, 0.0) > limit  # none after this one
+                fractions.append(1.0 if last or spendable <= 0 else used / spendable)
         if not fractions:
             return None
         self._lr_progress = max(self._lr_progress, min(max(fractions), 1.0))
@@ -389,6 +398,7 @@ class BudgetCallback(L.Callback):
         if self._memory is not None:
             self.ledger.book("memory_bytes", float(self._memory.read_bytes()))
         segment = self.ledger.segment
+        self._booked_step = trainer.global_step
         self._forecast.observe_step(
             trainer.global_step,
             {"time_s": segment["time_s"], "energy_j": segment["energy_j"]},
