@@ -70,8 +70,9 @@ def test_no_gpu_or_no_driver_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_lost_gpu_mid_run_falls_back(nvml: StubNvml) -> None:
-    meter = FallbackMeter([NvmlBackend([0])], poll_interval_s=0.01)
+    meter = FallbackMeter([NvmlBackend([0])], sample_every_s=0.01, clock=Clock())
     meter.start()
+    assert meter.poll_interval_s is None  # an energy counter, read at every step
     nvml.gpus[0].energy_mj += 4_000
     deadline_s = time.monotonic() + 5
     while meter.read_j() != pytest.approx(4.0):
@@ -84,7 +85,23 @@ def test_lost_gpu_mid_run_falls_back(nvml: StubNvml) -> None:
     switch = meter.describe()["switches"][0]
     assert switch["from"] == "nvml" and switch["at_j"] == pytest.approx(4.0)
     assert "GPU is lost" in switch["reason"]
-    assert meter.read_j() is None  # nothing left to read: unknown
+    assert meter.read_j() is None and meter.lost  # nothing left to read: unknown
+    meter.stop()
+
+
+def test_gpu_without_counter_is_polled_and_extrapolated(nvml: StubNvml) -> None:
+    clock = Clock()
+    nvml.gpus[1].power_mw = 100_000  # 100 W, steady
+    meter = FallbackMeter([NvmlBackend([1], clock=clock)], sample_every_s=0.01, clock=clock)
+    meter.start()
+    assert meter.poll_interval_s == 0.01  # power is integrated at each poll
+    assert meter.describe()["precision"] == "polled every 0.01 s"
+    assert meter.uncertainty == 0.05
+    clock.now_s += 1.0
+    deadline_s = time.monotonic() + 5
+    while meter.read_j() != pytest.approx(100.0):  # the poller's sample at 1 s
+        assert time.monotonic() < deadline_s
+        time.sleep(0.002)
     meter.stop()
 
 

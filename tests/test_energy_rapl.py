@@ -40,6 +40,19 @@ def test_reads_joules_since_start(tmp_path: Path) -> None:
     assert backend.sample_j() == pytest.approx(8.5)
     assert backend.stop() == pytest.approx(8.5)
     assert backend.describe()[0]["zones"][1] == "package-0/dram"
+    assert backend.poll_interval_s is None and backend.uncertainty == 0.05  # a counter
+
+
+def test_rapl_meter_is_a_per_step_counter(tmp_path: Path) -> None:
+    write_zone(tmp_path, "intel-rapl:0", "package-0", 0)
+    meter = build_energy_meter(EnergyConfig(backend="rapl", rapl_root=str(tmp_path)))
+    assert meter is not None
+    meter.start()
+    set_energy(tmp_path, "intel-rapl:0", 3_000_000)
+    assert meter.read_j() == pytest.approx(3.0)  # read at the call, no poller needed
+    meter.stop()
+    info = meter.describe()
+    assert info["precision"] == "per-step counter" and info["uncertainty"] == 0.05
 
 
 def test_wraps_through_max_energy_range(tmp_path: Path) -> None:

@@ -1,8 +1,14 @@
 """The one protocol every energy meter follows.
 
-`read_j()` returns cumulative joules since `start()`, or None when unknown (never 0 for
-"unknown"). It must be cheap and must not block a training step: a backend whose read is slow
-polls in a background thread and `read_j()` returns the latest sample.
+`read_j()` returns cumulative joules since `start()` for the moment of the call, or None when
+unknown (never 0 for "unknown"). It must be cheap and must not block a training step: a source
+that is slow to read or only moves every few seconds is polled in the background, and its last
+sample extrapolated to the call. What it returns never decreases.
+
+How far the figure can be trusted, for the budget's precision contract (DESIGN.md):
+`poll_interval_s` is None for a per-call counter (spent ≤ limit), else the polling period
+(spent ≤ limit + one interval's energy); `uncertainty` is the figure's relative uncertainty.
+Both may change mid-run when a meter falls back to another source: read them when deciding.
 """
 
 from __future__ import annotations
@@ -12,8 +18,20 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class EnergyMeter(Protocol):
-    method: str  # provenance of the figure: "rapl", "nvml", "codecarbon:cpu_load", ...
-    measured: bool  # True: read from hardware counters; False: an estimate
+    @property
+    def method(self) -> str: ...  # provenance: "rapl", "nvml", "codecarbon:cpu_load", ...
+
+    @property
+    def measured(self) -> bool: ...  # True: read from hardware counters; False: an estimate
+
+    @property
+    def poll_interval_s(self) -> float | None: ...  # None: a per-call counter
+
+    @property
+    def uncertainty(self) -> float | None: ...  # relative, e.g. 0.05; None: unknown
+
+    @property
+    def lost(self) -> bool: ...  # had a reading, has no source left: read_j() is None for good
 
     def start(self) -> None: ...
 

@@ -3,11 +3,15 @@
     cfg = EnergyConfig(backend="auto")
     meter = build_energy_meter(cfg, local_rank=0)  # None when backend == "none"
     meter.start(); meter.read_j(); meter.stop(); meter.describe()
+    meter.poll_interval_s  # None: a per-step counter; else the polling period of an estimate
+    meter.uncertainty  # relative, e.g. 0.05 (counters), 0.3 (codecarbon's CPU-load estimate)
+    meter.lost  # True once no backend is left: read_j() is None (unknown), never 0
 
 `auto` sums RAPL and NVML where readable (method "rapl+nvml", "rapl" or "nvml"), else uses
-codecarbon's estimate ("codecarbon:<cpu mode>"). An explicit backend that cannot be read fails
-at build time with a one-line `BackendUnavailable`. Any backend that fails mid-run hands over to
-the next (codecarbon after a counter), keeping the joules already counted.
+codecarbon's estimate ("codecarbon:<cpu mode>"). Every check runs here, before anything starts:
+an explicit backend that cannot be read fails at build time with a one-line
+`BackendUnavailable`. Any backend that fails, freezes or hangs mid-run hands over to the next
+(codecarbon after a counter), keeping the joules already counted (fallback.py).
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def build_energy_meter(cfg: EnergyConfig, local_rank: int = 0) -> FallbackMeter 
         fallback = _try_build(builders["codecarbon"], notes)
         if fallback is not None:
             chain.append(fallback)
-    return FallbackMeter(chain, poll_interval_s=cfg.measure_power_secs, notes=notes)
+    return FallbackMeter(chain, sample_every_s=cfg.measure_power_secs, notes=notes)
 
 
 def _try_build(builder: Callable[[], Backend], notes: list[str]) -> Backend | None:

@@ -55,7 +55,11 @@ def nvml_indices(cuda_ids: list[int]) -> list[int]:
 class NvmlBackend:
     method = "nvml"
     measured = True
-    cheap_read = False  # driver calls take tens of µs to ms: read by the poller only
+    poll_interval_s = None  # current at every sample; power polling is the meter's poller's job
+    sampled_at_s = None
+    power_w = None
+    # nvmlDeviceGetPowerUsage: "accurate to within +/- 5% of current power draw" (NVML docs)
+    uncertainty = 0.05
 
     def __init__(self, gpu_indices: list[int], clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -63,6 +67,11 @@ class NvmlBackend:
             raise BackendAbsent("NVML: no GPU for this rank (no CUDA, energy.gpu_indices unset)")
         self._nvml = _import_pynvml()
         self._gpus = self._probe(gpu_indices)
+        # Energy counters only: one driver call per GPU (typically tens of µs), read on the spot
+        # at every step, so the figure is a per-step counter (a driver hung there would hang the
+        # step's CUDA work anyway). Any GPU on power polling: sampled by the meter's poller, and
+        # extrapolated between polls.
+        self.cheap_read = all(gpu.source == ENERGY_COUNTER for gpu in self._gpus)
 
     def start(self) -> None:
         nvml = self._nvml

@@ -80,6 +80,12 @@ class RaplBackend:
     method = "rapl"
     measured = True
     cheap_read = True  # one pread per zone on an open file: microseconds
+    poll_interval_s = None  # a counter: current at every read
+    sampled_at_s = None
+    power_w = None
+    # Package and DRAM energy are measured, not modelled, since Haswell (Khan et al., "RAPL in
+    # Action", ACM TOMPECS 2018); the rest of the machine (fans, disks, PSU) is not counted.
+    uncertainty = 0.05
 
     def __init__(self, root: str | Path = "/sys/class/powercap") -> None:
         self.zones, self.skipped = discover_zones(root)
