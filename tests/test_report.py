@@ -12,12 +12,15 @@ from typing import Any
 
 import matplotlib.image
 import pytest
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from frugal.report import compare, load_runs, pareto_front
+from frugal.report import compare, load_runs, pareto_front, plots
 from frugal.report.cli import main
 from frugal.report.collect import BUDGET_KEYS, load_curve, load_run
 from frugal.report.table import CSV_COLUMNS
 from frugal.report.units import si
+from frugal.status import Status
 
 
 def fake_result(
@@ -164,15 +167,20 @@ def test_report_writes_four_files_with_frontier_and_skips(sweep: Path, tmp_path:
     assert by_model["mlp"]["overrides"] == "model=mlp seed=0"
 
     report = (out / "report.md").read_text()
-    assert "★ | model=cnn seed=0" in report
-    assert "900 J (codecarbon:cpu_load, est.)" in report
-    assert "1.8 kJ (rapl)" in report
-    assert "## Over seeds" in report and "91.0 ± 1.4%" in report
+    assert "| ★ | 1 | model=cnn seed=0 |" in report  # numbered as in the plots
+    assert "900 J ±30% (codecarbon:cpu\\_load, est.)" not in report  # intraword _ kept
+    assert "900 J ±30% (codecarbon:cpu_load, est.)" in report
+    assert "1.8 kJ ±5% (rapl)" in report
+    assert "5 runs did not record the uncertainty" not in report
+    assert "4 runs recorded no energy uncertainty: assumed ±30% for an estimate" in report
+    assert "### Over seeds" in report and "91.0 ± 1.4%" in report
     skipped = report.split("## Skipped")[1]
     assert "5`: result.json: invalid JSON" in skipped
     assert "6`: result.json: missing key metrics" in skipped
-    assert "3` (model=big): curve only — curve.csv: missing" in skipped
-    runs_table = report.split("## Runs")[1].split("##")[0]
+    assert "00-00-00/3`" not in skipped  # in the table: only its curve is missing
+    curves = report.split("## Curves not drawn")[1].split("## Skipped")[0]
+    assert "#4 `" in curves and "3` (model=big): curve.csv: missing" in curves
+    runs_table = report.split("## Dataset: dataset unknown")[1].split("##")[0]
     star_rows = [line for line in runs_table.splitlines() if line.startswith("| ★")]
     assert len(star_rows) == 2 and runs_table.index("model=cnn seed=0") < runs_table.index("big")
 
@@ -212,7 +220,7 @@ def test_labels_keep_what_varies_with_short_override_names(tmp_path: Path) -> No
         "energy=2kJ model=cnn",
         "energy=2kJ model=mlp",
     ]
-    assert not comparison.has_seed_groups
+    assert not comparison.has_seed_groups(range(3))
 
 
 def test_cosmetic_overrides_neither_label_nor_split_runs(tmp_path: Path) -> None:
@@ -347,3 +355,203 @@ def test_no_plots_writes_tables_without_image_links(tmp_path: Path) -> None:
     assert main([str(tmp_path / "runs"), "-o", str(out), "--no-plots"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["report.md", "runs.csv"]
     assert ".png" not in (out / "report.md").read_text()
+
+
+def with_data(result: dict[str, Any], name: str, digest: str = "c0ffee00") -> dict[str, Any]:
+    result["data"] = {"name": name, "train": 4000, "val": 500, "test": 500, "hash": digest}
+    return result
+
+
+def test_datasets_never_share_a_frontier(tmp_path: Path) -> None:
+    """Each dataset (name and content hash) is its own section and frontier; an older run
+    without a data section falls back to its data= override, else to unknown."""
+    runs = {
+        "iris0": with_data(
+            fake_result(overrides=["model=mlp"], test_acc=0.97, energy_j=5.0), "iris"
+        ),
+        "iris1": with_data(
+            fake_result(overrides=["model=cnn"], test_acc=0.90, energy_j=9.0), "iris"
+        ),
+        "m0": with_data(
+            fake_result(overrides=["model=mlp"], test_acc=0.60, energy_j=400.0), "mnist1d"
+        ),
+        "m1": with_data(
+            fake_result(overrides=["model=cnn"], test_acc=0.80, energy_j=900.0), "mnist1d"
+        ),
+        "other": with_data(fake_result(overrides=["model=cnn"], test_acc=0.5), "mnist1d", "beef"),
+        "old": fake_result(overrides=["data=digits", "model=cnn"], test_acc=0.99, energy_j=1.0),
+    }
+    for name, result in runs.items():
+        write_run(tmp_path / "runs" / name, result)
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "-o", str(out)]) == 0
+
+    rows = {Path(row["run_dir"]).name: row for row in read_rows(out / "runs.csv")}
+    on_front = {name for name, row in rows.items() if row["on_frontier"] == "true"}
+    # One frontier per dataset: the digits run (99 %, 1 J) would dominate every other one.
+    assert on_front == {"iris0", "m0", "m1", "other", "old"}
+    assert rows["old"]["dataset"] == "digits" and rows["old"]["data_hash"] == ""
+    report = (out / "report.md").read_text()
+    sections = [line for line in report.splitlines() if line.startswith("## Dataset: ")]
+    assert sections == [
+        "## Dataset: iris (hash c0ffee00) — 4k train / 500 val / 500 test",
+        "## Dataset: mnist1d (hash c0ffee00) — 4k train / 500 val / 500 test",
+        "## Dataset: digits (hash not recorded)",
+        "## Dataset: mnist1d (hash beef) — 4k train / 500 val / 500 test",
+    ]  # in the order first seen
+    assert "on 4 datasets" in report
+    image = matplotlib.image.imread(out / "pareto.png")
+    assert image.shape[0] > image.shape[1]  # four rows of panels: taller than wide
+
+
+def test_energy_within_uncertainty_is_not_resolved(tmp_path: Path) -> None:
+    """README's sweep: three models at one 500 J budget, 451–458 J of a ±30 % estimate."""
+    for name, energy, acc in (
+        ("cnn", 451.0, 0.80),
+        ("lowrank", 455.0, 0.84),
+        ("wide", 458.0, 0.86),
+    ):
+        result = fake_result(overrides=[f"model={name}"], model=name, test_acc=acc, energy_j=energy)
+        result["energy"]["uncertainty"] = 0.3
+        write_run(tmp_path / "runs" / name, with_data(result, "mnist1d"))
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "-o", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert (
+        "Energy differences between these runs (451–458 J) are within the ±30% estimate "
+        "uncertainty: the frontier is not resolved in energy."
+    ) in report
+    assert "assumed" not in report.split("## Dataset")[1]  # the runs stated their uncertainty
+
+
+def test_measured_energy_apart_is_resolved_and_close_neighbours_are_named(tmp_path: Path) -> None:
+    points = (("a", 100.0, 0.70), ("b", 103.0, 0.75), ("c", 400.0, 0.90))
+    for name, energy, acc in points:
+        result = fake_result(
+            overrides=[f"model={name}"], model=name, test_acc=acc, energy_j=energy, measured=True
+        )
+        write_run(tmp_path / name, result)
+    runs, _ = load_runs([tmp_path])
+    comparison = compare(runs)
+    assert comparison.on_energy_front == [True, True, True]
+    (unresolved,) = comparison.unresolved["dataset unknown"]
+    assert unresolved.indices == (0, 1) and not unresolved.whole
+    assert unresolved.uncertainty == 0.05 and unresolved.assumed  # ±5 % for a meter, assumed
+    out = tmp_path / "out"
+    assert main([str(tmp_path), "-o", str(out), "--no-plots"]) == 0
+    report = (out / "report.md").read_text()
+    assert "Frontier runs #1, #2 (100–103 J) differ in energy by less than the ±5% meter" in report
+    assert "not resolved in energy." not in report
+
+
+def test_compressed_run_shows_its_story(tmp_path: Path) -> None:
+    result = fake_result(
+        overrides=["compress=svd"], test_acc=0.88, energy_j=40.0, compute_flop=1e11
+    )
+    result["compression"] = {
+        "method": "svd",
+        "options": {"rank_ratio": 0.25},
+        "source_run": "outputs/train/runs/base",
+        "acc_after_compression": 0.61,
+        "source_spent": {"energy_j": 900.0, "compute_flop": 2e12},
+    }
+    write_run(tmp_path / "runs" / "0", result)
+    write_run(tmp_path / "runs" / "1", fake_result(overrides=["model=mlp"], test_acc=0.7))
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "-o", str(out), "--no-plots"]) == 0
+    section = (out / "report.md").read_text().split("### Compressed runs")[1]
+    assert (
+        "| 1 | compress=svd | svd | outputs/train/runs/base | 61.0% | 88.0% | 40 J | 900 J "
+        "| 940 J |" in section
+    )
+    assert "2.1 TFLOP" in section
+    row = read_rows(out / "runs.csv")[0]
+    assert row["acc_after_compression"] == "0.61" and float(row["total_energy_j"]) == 940.0
+    assert read_rows(out / "runs.csv")[1]["total_energy_j"] == "800.0"
+
+
+def test_lifetime_energy_adds_inference(tmp_path: Path) -> None:
+    with_inference = fake_result(overrides=["model=cnn"], energy_j=800.0)
+    with_inference["inference"] = {"energy_j_per_1k": 0.5}
+    write_run(tmp_path / "runs" / "0", with_inference)
+    write_run(tmp_path / "runs" / "1", fake_result(overrides=["model=mlp"], energy_j=300.0))
+    out = tmp_path / "out"
+    assert main([str(tmp_path / "runs"), "-o", str(out), "--no-plots", "--inferences", "1e6"]) == 0
+    rows = read_rows(out / "runs.csv")
+    assert float(rows[0]["lifetime_energy_j"]) == 800.0 + 1000 * 0.5
+    assert rows[1]["lifetime_energy_j"] == ""  # no inference measured: unknown, not training only
+    report = (out / "report.md").read_text()
+    assert "lifetime energy (1M predictions) |" in report and "| 1.3 kJ |" in report
+
+
+def test_long_numbers_are_rounded_in_labels_only_while_distinct(tmp_path: Path) -> None:
+    lrs = ["0.0012345678901234", "0.0045678901234567", "0.0012349999999999"]
+    for i, lr in enumerate(lrs):
+        write_run(tmp_path / "a" / str(i), fake_result(overrides=[f"optimizer.lr={lr}"]))
+    comparison = compare(load_runs([tmp_path / "a"])[0])
+    assert comparison.labels == [f"lr={lr}" for lr in lrs]  # 0.00123 twice: kept exact
+    for i, lr in enumerate(lrs[:2]):
+        write_run(tmp_path / "b" / str(i), fake_result(overrides=[f"optimizer.lr={lr}"]))
+    comparison = compare(load_runs([tmp_path / "b"])[0])
+    assert comparison.labels == ["lr=0.00123", "lr=0.00457"]
+
+
+def test_status_is_the_shared_enum(sweep: Path) -> None:
+    runs, _ = load_runs([sweep])
+    assert {run.status for run in runs} == {
+        Status.COMPLETED,
+        Status.BUDGET_EXHAUSTED,
+        Status.REFUSED,
+    }
+
+
+def test_curve_gaps_stay_gaps(tmp_path: Path) -> None:
+    """An empty cell is a NaN in the drawn line (a gap), neither dropped nor 0."""
+    path = tmp_path / "curve.csv"
+    path.write_text(
+        "step,samples,compute_flop,energy_j,time_s,val/acc\n"
+        "1,100,1e9,0,1,0.4\n2,200,2e9,,2,0.5\n3,300,3e9,9,3,\n4,400,4e9,12,4,0.7\n"
+    )
+    curve = load_curve(path)
+    assert curve.energy_j == [0.0, None, 9.0, 12.0] and curve.val_acc == [0.4, 0.5, None, 0.7]
+    fig = Figure()
+    ax = fig.add_subplot()
+    end = plots._draw_curve(
+        ax, plots._nan_for_unknown(curve.energy_j), plots._nan_for_unknown(curve.val_acc), {}
+    )
+    (line,) = ax.get_lines()
+    xs, ys = line.get_xdata(), line.get_ydata()
+    assert len(xs) == 4 and xs[0] == 0.0 and math.isnan(xs[1]) and math.isnan(ys[2])
+    assert end == (12.0, 0.7)
+
+
+@pytest.mark.parametrize(
+    ("costs", "scale"),
+    [
+        ([451.0, 455.0, 458.0], "linear"),  # a narrow span: no log axis
+        ([2.0, 15.0, 300.0], "log"),
+        ([0.0, 2.0, 300.0], "symlog"),  # a 0 J point stays on the axis
+    ],
+)
+def test_cost_axis_never_drops_a_point(costs: list[float], scale: str) -> None:
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.scatter(costs, [0.5] * len(costs))
+    plots._cost_axis(ax, costs, costs)
+    assert ax.get_xscale() == scale
+    low, high = ax.get_xlim()
+    assert low <= min(costs) and high >= max(costs)
+
+
+def test_hollow_legend_sample_has_the_plotted_shape(tmp_path: Path) -> None:
+    for i in range(3):
+        result = fake_result(
+            overrides=[f"seed={i}"], seed=i, status="budget_exhausted", stopped_by="energy"
+        )
+        write_run(tmp_path / str(i), result)
+    comparison = compare(load_runs([tmp_path])[0])
+    handles = plots._pareto_handles(comparison, list(comparison.by_dataset().items()), ["k"] * 3)
+    (hollow,) = [h for h in handles if isinstance(h, tuple) and "hollow" in h[1]]
+    assert [sample.get_marker() for sample in hollow[0]] == ["s"]  # squares, as plotted
+    shapes = [h.get_marker() for h in handles if isinstance(h, Line2D) and h.get_label()]
+    assert "o" not in shapes  # no run completed: no circle in the legend

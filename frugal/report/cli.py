@@ -9,12 +9,13 @@ from pathlib import Path
 
 from frugal.report.collect import NO_SUCH_DIR, RESULT_FILE, Skipped, load_runs
 from frugal.report.compare import compare
-from frugal.report.plots import plot_curves, plot_pareto
-from frugal.report.table import write_report_md, write_runs_csv
+from frugal.report.table import DEFAULT_INFERENCES, write_report_md, write_runs_csv
+from frugal.report.text import visible
 from frugal.report.units import plural
+from frugal.status import EXIT_BAD_INPUT
 
 DEFAULT_OUT = Path("report")
-EXIT_NO_RUNS = 2
+EXIT_NO_RUNS = EXIT_BAD_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
             "directories (recursively) and writes runs.csv, report.md, pareto.png and curves.png."
         ),
         epilog=(
-            "Runs with a missing or malformed result.json are listed as skipped in report.md; "
-            "a bad curve.csv only drops that run's curve. Exit status 0 when at least one run "
-            "was reported, 2 when none was."
+            "Runs whose result.json is missing, malformed, out of range or not a regular file "
+            "are listed as skipped in report.md; a bad curve.csv only drops that run's curve. "
+            "Exit status 0 when at least one run was reported, 2 when none was or OUT is not "
+            "a directory."
         ),
     )
     parser.add_argument(
@@ -45,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"output directory, created if needed (default: ./{DEFAULT_OUT})",
     )
     parser.add_argument(
+        "--inferences",
+        type=_count,
+        default=DEFAULT_INFERENCES,
+        metavar="N",
+        help="lifetime energy = training + N predictions (default: %(default)s)",
+    )
+    parser.add_argument(
         "--no-plots",
         action="store_true",
         help="write runs.csv and report.md only (e.g. for sweeps too large to label in a plot)",
@@ -54,28 +63,72 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = _out_problem(args.out)
+    if problem:
+        print(
+            visible(f"frugal-report: -o {args.out}: {problem}; expected a directory"),
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     runs, skipped = load_runs(args.dirs)
     if not runs:
         print(f"frugal-report: {_no_runs_message(args.dirs, skipped)}", file=sys.stderr)
         return EXIT_NO_RUNS
     comparison = compare(runs)
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_runs_csv(comparison, args.out / "runs.csv")
-    write_report_md(comparison, skipped, args.dirs, args.out / "report.md", plots=not args.no_plots)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(
+            visible(f"frugal-report: -o {args.out}: {err.strerror}; expected a directory"),
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    write_runs_csv(comparison, args.out / "runs.csv", args.inferences)
+    write_report_md(
+        comparison,
+        skipped,
+        args.dirs,
+        args.out / "report.md",
+        plots=not args.no_plots,
+        inferences=args.inferences,
+    )
     if not args.no_plots:
+        from frugal.report.plots import plot_curves, plot_pareto  # matplotlib: only when drawing
+
         plot_pareto(comparison, args.out / "pareto.png")
         plot_curves(comparison, args.out / "curves.png")
     print(f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped -> {args.out}")
     return 0
 
 
+def _out_problem(out: Path) -> str | None:
+    """Why ``out`` cannot be the output directory, checked before any run is read: an existing
+    non-directory, or a parent that is not a directory."""
+    if out.exists() and not out.is_dir():
+        return "is a file" if out.is_file() else "exists and is not a directory"
+    for parent in out.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent} is not a directory"
+    return None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(float(text)) if "e" in text.lower() else int(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return value
+
+
 def _no_runs_message(dirs: Sequence[Path], skipped: Sequence[Skipped]) -> str:
-    where = ", ".join(str(d) for d in dirs)
+    where = visible(", ".join(str(d) for d in dirs))
     malformed = [s for s in skipped if s.reason != NO_SUCH_DIR]
     if not malformed:
         return f"no {RESULT_FILE} under {where}"
     first = malformed[0]
-    return (
+    return visible(
         f"no readable {RESULT_FILE} under {where} "
         f"({len(malformed)} malformed; first: {first.path}: {first.reason})"
     )

@@ -1,8 +1,16 @@
 """``pareto.png`` (test accuracy against energy and FLOPs) and ``curves.png`` (validation
-accuracy during training).
+accuracy during training), one row of panels per dataset.
+
+What the plots promise: points carry the run numbers of ``report.md`` (a key beside the panels
+names them), estimated energy is hollow and every energy has a horizontal error bar of its
+uncertainty, accuracy is in percent, a cost axis is logarithmic only when the costs span a
+decade or more and none is 0 (a log axis would silently drop a 0 J point), and curves are drawn
+from the recorded readings, with an unknown reading a gap in the line (never 0, never skipped
+over).
 
 Figures are drawn on an Agg canvas directly, not through pyplot: no display, no global backend
-switch, nothing left open."""
+switch, nothing left open. The style is set per figure (:data:`PAPER_STYLE`), never globally.
+"""
 
 from __future__ import annotations
 
@@ -15,112 +23,75 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerLine2D, HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import (
+    EngFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+    PercentFormatter,
+)
 from matplotlib.transforms import Bbox
 
 from frugal.report.collect import Run
-from frugal.report.compare import FRONTIER_MARK, Comparison
+from frugal.report.compare import Comparison
+from frugal.report.text import clip, visible
 from frugal.report.units import plural
+from frugal.status import Status
 
-STATUS_MARKERS = {"completed": "o", "budget_exhausted": "s"}
-OTHER_STATUS_MARKER = "X"  # diverged, interrupted
-MARKER_SIZE_PT2 = 60
-LABEL_FONT_SIZE = 7
-CURVE_MARKERS = ("o", "^", "s", "D", "v")
+# Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
+# deficiency. Yellow and black last: yellow is faint on white, black is the frontier's colour.
+OKABE_ITO = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # bluish green
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+PAPER_STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 9,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "axes.linewidth": 0.8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.linewidth": 0.5,
+    "grid.alpha": 0.35,
+    "lines.linewidth": 1.3,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.05,
+}
+STATUS_MARKERS = {Status.COMPLETED: "o", Status.BUDGET_EXHAUSTED: "s"}
+OTHER_STATUS_MARKER = "X"  # diverged, interrupted, unenforceable: shown, never on a frontier
+MARKER_SIZE_PT2 = 36
+FRONT_SIZE_FACTOR = 1.7
+NUMBER_FONT_SIZE = 6.5
+KEY_FONT_SIZE = 7
+KEY_LINE_PT = 9.5
+KEY_ROWS = 48  # key lines per column; two columns at most, then "see report.md"
+KEY_LABEL_CHARS = 50
+MAX_DATASET_ROWS = 8  # more datasets than this: report.md has them all
+MAX_CURVE_POINTS = 2000  # per curve and panel; longer curves are thinned for drawing only
+LOG_SPAN = 10.0  # a cost axis is logarithmic when its costs span at least this ratio
+PANEL_WIDTH_IN = 3.6
+PANEL_HEIGHT_IN = 2.9
+KEY_WIDTH_IN = 3.1
 # Label offsets tried around a point (ring, dx_pt, dy_pt), nearest ring first; labels beyond
 # the first ring get a leader line to their point.
-_LABEL_OFFSETS = [
-    (ring, dx * ring, dy * ring)
-    for ring in (1, 2, 3, 4)
-    for dx, dy in ((6, 5), (6, -5), (-6, 5), (-6, -5), (8, 0), (-8, 0), (0, 8), (0, -8))
-]
-
-
-def plot_pareto(comparison: Comparison, path: Path) -> None:
-    """Two panels: test accuracy against energy (J) and against training FLOPs, log x axes,
-    each with its Pareto frontier as a step line."""
-    fig, axes = _figure()
-    colors = _group_colors(comparison.groups)
-    panels = (
-        _CostPanel(
-            name="energy",
-            unit="J",
-            xlabel="training energy (J, log scale)",
-            on_front=comparison.on_energy_front,
-            costs=[r.energy_j for r in comparison.runs],
-            hollow_estimates=True,
-        ),
-        _CostPanel(
-            name="training FLOPs",
-            unit="FLOP",
-            xlabel="training compute (FLOP, log scale)",
-            on_front=comparison.on_flop_front,
-            costs=[r.compute_flop for r in comparison.runs],
-            hollow_estimates=False,
-        ),
-    )
-    for ax, panel in zip(axes, panels, strict=True):
-        _pareto_panel(ax, comparison, panel, colors)
-        ax.set_title(f"Test accuracy vs {panel.name}")
-        ax.set_xlabel(panel.xlabel + _not_shown_note(comparison.runs, panel))
-        ax.set_ylabel("test accuracy")
-    fig.suptitle(f"frugal report: {plural(len(comparison.runs), 'run')}")
-    legend = _pareto_legend(comparison.runs)
-    fig.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    for ax, panel in zip(axes, panels, strict=True):
-        _label_points(ax, panel, comparison)
-    fig.savefig(path)
-
-
-def plot_curves(comparison: Comparison, path: Path) -> None:
-    """Validation accuracy against cumulative energy (runs with energy readings) and against
-    training samples (every run with a curve)."""
-    fig, (energy_ax, samples_ax) = _figure()
-    colors = matplotlib.colormaps["tab10"].colors  # after 10 runs, the marker changes
-    handles: list[Line2D] = []
-    without_energy = 0
-    estimated_drawn = False
-    for i, run in enumerate(comparison.runs):
-        if run.curve is None:
-            continue
-        style = {
-            "color": colors[i % len(colors)],
-            "marker": CURVE_MARKERS[i // len(colors) % len(CURVE_MARKERS)],
-            "markersize": 4,
-            "linewidth": 1.4,
-        }
-        label = comparison.labels[i]
-        samples, accuracy = _known_pairs(run.curve.samples, run.curve.val_acc)
-        (line,) = samples_ax.plot(samples, accuracy, label=label, **style)
-        handles.append(line)
-        energy, accuracy = _known_pairs(run.curve.energy_j, run.curve.val_acc, positive=True)
-        if energy:
-            estimated_drawn = estimated_drawn or run.energy_estimated
-            energy_ax.plot(
-                energy, accuracy, linestyle="--" if run.energy_estimated else "-", **style
-            )
-        else:
-            without_energy += 1
-    _curve_axes(energy_ax, samples_ax, with_curves=len(handles), without_energy=without_energy)
-    if estimated_drawn:
-        handles.append(
-            Line2D([], [], color="0.4", linestyle="--", label="dashed: estimated energy")
-        )
-    fig.suptitle("Validation accuracy during training")
-    if handles:
-        fig.legend(
-            handles=handles,
-            loc="lower center",
-            ncol=min(4, len(handles)),
-            fontsize=8,
-            frameon=False,
-        )
-    rows = math.ceil(len(handles) / 4)
-    fig.tight_layout(rect=(0, min(0.4, 0.035 * rows + 0.02), 1, 1))
-    fig.savefig(path)
+_RING = ((4, 4), (4, -4), (-4, 4), (-4, -4), (6, 0), (-6, 0), (0, 6), (0, -6))
+_RING_SIZE = len(_RING)
+_LABEL_OFFSETS = [(ring, dx * ring, dy * ring) for ring in (1, 2, 3, 4, 5) for dx, dy in _RING]
 
 
 @dataclass(frozen=True)
@@ -128,92 +99,323 @@ class _CostPanel:
     """One panel of pareto.png: test accuracy against one cost."""
 
     name: str
-    unit: str
-    xlabel: str
-    on_front: Sequence[bool]
+    axis_label: str  # what and which unit: "training energy (J)"
     costs: Sequence[float | None]
-    hollow_estimates: bool  # hollow markers for estimated energy
+    on_front: Sequence[bool]
+    energy: bool  # hollow estimates and uncertainty bars
+
+
+def plot_pareto(comparison: Comparison, path: Path) -> None:
+    """One row per dataset: test accuracy against training energy (with uncertainty bars) and
+    against training FLOPs, each with its Pareto frontier as a step line; a numbered key."""
+    runs = comparison.runs
+    panels = (
+        _CostPanel(
+            "energy",
+            "training energy (J)",
+            [r.energy_j for r in runs],
+            comparison.on_energy_front,
+            energy=True,
+        ),
+        _CostPanel(
+            "compute",
+            "training compute (FLOP)",
+            [r.compute_flop for r in runs],
+            comparison.on_flop_front,
+            energy=False,
+        ),
+    )
+    datasets = list(comparison.by_dataset().items())[:MAX_DATASET_ROWS]
+    colors = _model_colors(runs)
+    with matplotlib.rc_context(PAPER_STYLE):
+        key = _key_entries(comparison, datasets)
+        fig, rows, key_ax = _figure(len(datasets), key)
+        for (dataset, indices), axes in zip(datasets, rows, strict=True):
+            for ax, panel in zip(axes, panels, strict=True):
+                _pareto_panel(ax, comparison, indices, panel, colors)
+            _row_title(axes[0], dataset, indices)
+            note = _unresolved_note(comparison, dataset)
+            if note:
+                axes[0].set_xlabel(f"{axes[0].get_xlabel()}\n{note}")
+        _bottom_legend(fig, _pareto_handles(comparison, datasets, colors))
+        _key(key_ax, comparison, key, colors)
+        _layout(fig, _suptitle("Test accuracy against training cost", comparison, datasets))
+        for (_, indices), axes in zip(datasets, rows, strict=True):
+            for ax, panel in zip(axes, panels, strict=True):
+                points = [
+                    (comparison.numbers[i], panel.costs[i], runs[i].test_acc, panel.on_front[i])
+                    for i in indices
+                    if panel.costs[i] is not None and runs[i].test_acc is not None
+                ]
+                _number_points(ax, points)  # type: ignore[arg-type]
+        fig.savefig(path)
+
+
+def plot_curves(comparison: Comparison, path: Path) -> None:
+    """One row per dataset: validation accuracy against cumulative training energy and against
+    training samples, from the readings of ``curve.csv``; an unknown reading is a gap."""
+    datasets = list(comparison.by_dataset().items())[:MAX_DATASET_ROWS]
+    colors = _model_colors(comparison.runs)
+    with matplotlib.rc_context(PAPER_STYLE):
+        key = _key_entries(comparison, datasets)
+        fig, rows, key_ax = _figure(len(datasets), key)
+        estimated_drawn = False
+        ends: dict[Axes, list[tuple[int, float, float, bool]]] = {}
+        for (dataset, indices), (energy_ax, samples_ax) in zip(datasets, rows, strict=True):
+            estimated_drawn |= _curve_row(energy_ax, samples_ax, comparison, indices, colors, ends)
+            _row_title(energy_ax, dataset, indices)
+        handles: list[object] = [
+            Line2D([], [], color="0.3", marker="o", markersize=3, label="a reading (gap: unknown)")
+        ]
+        if estimated_drawn:
+            handles.append(Line2D([], [], color="0.3", linestyle="--", label="estimated energy"))
+        _bottom_legend(fig, handles + _model_handles(comparison.runs, colors))
+        _key(key_ax, comparison, key, colors)
+        _layout(fig, _suptitle("Validation accuracy during training", comparison, datasets))
+        for ax, points in ends.items():
+            _number_points(ax, points)
+        fig.savefig(path)
+
+
+def _figure(
+    datasets: int, key: list[tuple[str, int | None]]
+) -> tuple[Figure, list[tuple[Axes, Axes]], Axes]:
+    """Two panels per dataset row and a key column, sized so the key fits at its font size."""
+    columns = 1 if len(key) <= KEY_ROWS else 2
+    key_width_in = _key_column_in(key) * columns
+    key_height_in = (min(len(key), KEY_ROWS) + 1) * KEY_LINE_PT / 72
+    height_in = max(PANEL_HEIGHT_IN * datasets, key_height_in) + 1.0
+    fig = Figure(figsize=(2 * PANEL_WIDTH_IN + key_width_in, height_in))
+    FigureCanvasAgg(fig)  # attaches itself as fig.canvas
+    grid = fig.add_gridspec(
+        datasets, 3, width_ratios=(PANEL_WIDTH_IN, PANEL_WIDTH_IN, key_width_in)
+    )
+    rows = [(fig.add_subplot(grid[r, 0]), fig.add_subplot(grid[r, 1])) for r in range(datasets)]
+    key_ax = fig.add_subplot(grid[:, 2])
+    key_ax.set_axis_off()
+    return fig, rows, key_ax
+
+
+def _layout(fig: Figure, title: str) -> None:
+    """The title 0.05 in from the top, the legend in the bottom 0.6 in, tight panels between
+    (tight_layout leaves room for the title itself)."""
+    height_in = fig.get_figheight()
+    fig.suptitle(title, y=1 - 0.05 / height_in, va="top")
+    fig.tight_layout(rect=(0, 0.6 / height_in, 1, 1))
 
 
 def _pareto_panel(
-    ax: Axes, comparison: Comparison, panel: _CostPanel, colors: Sequence[object]
+    ax: Axes, comparison: Comparison, indices: Sequence[int], panel: _CostPanel, colors: list[str]
 ) -> None:
-    costs, on_front = panel.costs, panel.on_front
-    if not any(_plottable(c, r.test_acc) for c, r in zip(costs, comparison.runs, strict=True)):
+    runs = comparison.runs
+    shown = [i for i in indices if panel.costs[i] is not None and runs[i].test_acc is not None]
+    hidden = len(indices) - len(shown)
+    xlabel = panel.axis_label
+    if hidden:
+        xlabel += f"\nnot shown: {hidden} of {len(indices)} (accuracy or {panel.name} unknown)"
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    if not shown:
         _empty_panel(ax, f"no run with both a test accuracy and {panel.name}")
         return
-    for i, run in enumerate(comparison.runs):
-        if not _plottable(costs[i], run.test_acc):
-            continue
-        hollow = panel.hollow_estimates and run.energy_estimated
+    highs = []
+    for i in shown:
+        run, cost, front = runs[i], panel.costs[i], panel.on_front[i]
+        assert cost is not None
+        error = run.energy_uncertainty * cost if panel.energy else 0.0
+        highs.append(cost + error)
+        if panel.energy:
+            ax.errorbar(
+                cost,
+                run.test_acc,
+                xerr=[[min(error, cost)], [error]],  # an energy is never below 0
+                fmt="none",
+                ecolor=colors[i],
+                elinewidth=0.8,
+                capsize=2,
+                alpha=0.75,
+                zorder=2,
+            )
+        hollow = panel.energy and run.energy_estimated
         ax.scatter(
-            costs[i],
+            cost,
             run.test_acc,
-            s=MARKER_SIZE_PT2 * (1.6 if on_front[i] else 1),
+            s=MARKER_SIZE_PT2 * (FRONT_SIZE_FACTOR if front else 1),
             marker=STATUS_MARKERS.get(run.status, OTHER_STATUS_MARKER),
-            facecolors="none" if hollow else colors[i],
-            edgecolors="black" if on_front[i] and not hollow else colors[i],
-            linewidths=1.8 if hollow else 0.8,
+            facecolors="white" if hollow else colors[i],
+            edgecolors="black" if front and not hollow else colors[i],
+            linewidths=1.5 if hollow else 0.8,
             zorder=3,
+            clip_on=False,  # a 0 J point on the axis is drawn whole
         )
-    front = sorted((costs[i], comparison.runs[i].test_acc) for i, f in enumerate(on_front) if f)
+    front = sorted((panel.costs[i], runs[i].test_acc) for i in shown if panel.on_front[i])
     if front:
         xs, ys = zip(*front, strict=True)
-        ax.step(xs, ys, where="post", color="0.3", linewidth=1.2, zorder=2)
-    ax.margins(x=0.2, y=0.12)
-    _log_x_axis(ax, panel.unit)
-    ax.grid(True, which="major", alpha=0.3)
+        ax.step(xs, ys, where="post", color="0.2", linewidth=1.0, zorder=2.5)
+    ax.margins(x=0.08, y=0.12)
+    _cost_axis(ax, [panel.costs[i] for i in shown], highs)  # type: ignore[misc]
+    _percent_axis(ax)
 
 
-def _figure() -> tuple[Figure, Sequence[Axes]]:
-    fig = Figure(figsize=(14, 6), dpi=120)
-    FigureCanvasAgg(fig)  # attaches itself as fig.canvas
-    return fig, fig.subplots(1, 2)
+def _cost_axis(
+    ax: Axes, costs: Sequence[float], highs: Sequence[float], from_zero: bool = False
+) -> None:
+    """A cost axis that drops no point: logarithmic when the costs span a decade or more and
+    none is 0, symmetric-log (linear up to the smallest positive cost, log above) when some are
+    0, linear when they span less (from 0 with ``from_zero``). Tick labels in SI prefixes
+    without the unit (the axis label has it), few enough not to collide."""
+    positive = [c for c in costs if c > 0]
+    if not positive or max(costs) < LOG_SPAN * min(positive):
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.set_xlim(left=0.0 if from_zero else max(0.0, ax.get_xlim()[0]))
+        return
+    if len(positive) < len(costs):
+        threshold = 10 ** math.floor(math.log10(min(positive)))
+        ax.set_xscale("symlog", linthresh=threshold, linscale=0.4)
+        ax.set_xlim(left=0, right=max(highs) * 1.5)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        return
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(numticks=6))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    low, high = ax.get_xlim()
+    if high / low < 300:  # under 2.5 decades: too few majors; label 2× and 5× too
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
+        ax.xaxis.set_minor_formatter(EngFormatter(sep=""))
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _palette(n_colors: int) -> Sequence[object]:
-    return matplotlib.colormaps["tab10" if n_colors <= 10 else "tab20"].colors
+def _percent_axis(ax: Axes) -> None:
+    """Accuracy (a fraction) in percent: whole percents unless the axis spans under 5 points."""
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=(1, 2, 2.5, 5, 10)))
+    low, high = ax.get_ylim()
+    ax.yaxis.set_major_formatter(
+        PercentFormatter(xmax=1.0, decimals=0 if high - low >= 0.05 else 1)
+    )
 
 
-def _label_points(ax: Axes, panel: _CostPanel, comparison: Comparison) -> None:
-    """Label each point, choosing for each the nearest offset whose text overlaps no marker,
-    no earlier label and stays inside the axes (greedy; fine for tens of points)."""
-    costs, on_front = panel.costs, panel.on_front
-    renderer = ax.figure.canvas.get_renderer()
+def _curve_row(
+    energy_ax: Axes,
+    samples_ax: Axes,
+    comparison: Comparison,
+    indices: Sequence[int],
+    colors: list[str],
+    ends: dict[Axes, list[tuple[int, float, float, bool]]],
+) -> bool:
+    """Draw one dataset's curves, noting in ``ends`` where each run's number goes (its last
+    reading); returns whether an estimated-energy curve was drawn."""
+    with_curve = [i for i in indices if comparison.runs[i].curve is not None]
+    without_energy, estimated_drawn = 0, False
+    for i in with_curve:
+        run = comparison.runs[i]
+        curve = run.curve
+        assert curve is not None
+        style = {"color": colors[i], "marker": "o", "markersize": 2.5, "linewidth": 1.1}
+        accuracy = _nan_for_unknown(curve.val_acc)
+        front = comparison.on_energy_front[i]
+        end = _draw_curve(samples_ax, _nan_for_unknown(curve.samples), accuracy, style)
+        if end:
+            ends.setdefault(samples_ax, []).append((comparison.numbers[i], *end, front))
+        if all(e is None for e in curve.energy_j):
+            without_energy += 1
+            continue
+        estimated_drawn |= run.energy_estimated
+        style["linestyle"] = "--" if run.energy_estimated else "-"
+        end = _draw_curve(energy_ax, _nan_for_unknown(curve.energy_j), accuracy, style)
+        if end:
+            ends.setdefault(energy_ax, []).append((comparison.numbers[i], *end, front))
+    energy_ax.set_xlabel("cumulative training energy (J)")
+    samples_ax.set_xlabel("training samples seen")
+    for ax in (energy_ax, samples_ax):
+        ax.set_ylabel("validation accuracy")
+    if not with_curve:
+        for ax in (energy_ax, samples_ax):
+            _empty_panel(ax, "no readable curve.csv")
+        return estimated_drawn
+    samples_ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+    samples_ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+    samples_ax.set_xlim(left=0)
+    _percent_axis(samples_ax)
+    if without_energy == len(with_curve):
+        _empty_panel(energy_ax, "energy unknown for every run:\nsee accuracy vs samples →")
+        return estimated_drawn
+    if without_energy:
+        energy_ax.set_xlabel(
+            f"cumulative training energy (J)\nnot shown: {without_energy} of {len(with_curve)} "
+            "(energy unknown)"
+        )
+    readings = [
+        e
+        for i in with_curve
+        for e in comparison.runs[i].curve.energy_j  # type: ignore[union-attr]
+        if e is not None
+    ]
+    _cost_axis(energy_ax, readings, readings, from_zero=True)
+    _percent_axis(energy_ax)
+    return estimated_drawn
+
+
+def _draw_curve(
+    ax: Axes, xs: list[float], ys: list[float], style: dict[str, object]
+) -> tuple[float, float] | None:
+    """One run's readings; NaN (unknown) breaks the line. Returns the last known reading."""
+    step = max(1, math.ceil(len(xs) / MAX_CURVE_POINTS))
+    if step > 1:
+        xs, ys = xs[::step] + xs[-1:], ys[::step] + ys[-1:]
+    ax.plot(xs, ys, **style)  # type: ignore[arg-type]
+    known = [(x, y) for x, y in zip(xs, ys, strict=True) if not (math.isnan(x) or math.isnan(y))]
+    return known[-1] if known else None
+
+
+def _number_points(ax: Axes, points: Sequence[tuple[int, float, float, bool]]) -> None:
+    """Write run numbers by points ``(number, x, y, must)``: each at the nearest offset whose
+    text overlaps no marker and no earlier number and stays inside the axes (greedy; fine for
+    tens of points). A ``must`` point (a frontier run) is numbered first and always, with a
+    leader line if it has to move away; another only where it fits right beside its point, so
+    a crowd of points stays readable (the key and the other panel still name them)."""
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
     inside = ax.get_window_extent(renderer)
-    points = [
-        (i, ax.transData.transform((costs[i], run.test_acc)))
-        for i, run in enumerate(comparison.runs)
-        if _plottable(costs[i], run.test_acc)
-    ]
-    marker_px = math.sqrt(MARKER_SIZE_PT2) * ax.figure.dpi / 72  # diameter
+    pixels = [(ax.transData.transform((x, y)), must) for _, x, y, must in points]
+    marker_px = math.sqrt(MARKER_SIZE_PT2 * FRONT_SIZE_FACTOR) * ax.figure.dpi / 72
     occupied = [
-        Bbox.from_bounds(x - marker_px / 2, y - marker_px / 2, marker_px, marker_px)
-        for _, (x, y) in points
+        Bbox.from_bounds(px - marker_px / 2, py - marker_px / 2, marker_px, marker_px)
+        for (px, py), _ in pixels
     ]
-    for i, _ in sorted(points, key=lambda p: -p[1][1]):  # top to bottom
-        text = f"{FRONTIER_MARK} {comparison.labels[i]}" if on_front[i] else comparison.labels[i]
-        xy = (costs[i], comparison.runs[i].test_acc)
-        best: tuple[tuple[bool, int], Annotation, Bbox] | None = None
-        for ring, dx, dy in _LABEL_OFFSETS:
-            annotation = _annotate(ax, text, xy, (dx, dy), leader=ring > 1)
+    order = sorted(range(len(points)), key=lambda k: (not pixels[k][1], -pixels[k][0][1]))
+    for k in order:
+        number, x, y, must = points[k]
+        best: tuple[tuple[bool, int], Annotation, Bbox, int] | None = None
+        for ring, dx, dy in _LABEL_OFFSETS if must else _LABEL_OFFSETS[:_RING_SIZE]:
+            # Measured without its leader line: clipping an arrow to a box is slow.
+            annotation = _annotate(ax, str(number), (x, y), (dx, dy), leader=False)
             box = annotation.get_window_extent(renderer)
             fits = inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1)
             score = (not fits, sum(box.overlaps(other) for other in occupied))
             if best is None or score < best[0]:
                 if best is not None:
                     best[1].remove()
-                best = (score, annotation, box)
+                best = (score, annotation, box, ring)
             else:
                 annotation.remove()
             if score == (False, 0):
                 break
         assert best is not None  # _LABEL_OFFSETS is not empty
-        occupied.append(best[2])
+        score, annotation, box, ring = best
+        if must or score == (False, 0):
+            occupied.append(box)
+            if ring > 1:
+                offset = annotation.xyann
+                annotation.remove()
+                _annotate(ax, str(number), (x, y), offset, leader=True)
+        else:
+            annotation.remove()
 
 
 def _annotate(
-    ax: Axes, text: str, xy: tuple[float, float], offset: tuple[float, float], leader: bool
+    ax: Axes, text: str, xy: tuple[object, object], offset: tuple[float, float], leader: bool
 ) -> Annotation:
     dx, dy = offset
     return ax.annotate(
@@ -223,75 +425,184 @@ def _annotate(
         textcoords="offset points",
         ha="left" if dx > 0 else "right" if dx < 0 else "center",
         va="bottom" if dy > 0 else "top" if dy < 0 else "center",
-        fontsize=LABEL_FONT_SIZE,
-        arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5} if leader else None,
-        zorder=4,
+        fontsize=NUMBER_FONT_SIZE,
+        color="0.1",
+        bbox={
+            "boxstyle": "square,pad=0.05",
+            "facecolor": "white",
+            "edgecolor": "none",
+            "alpha": 0.75,
+        },
+        arrowprops={"arrowstyle": "-", "color": "0.55", "linewidth": 0.5} if leader else None,
+        zorder=2.8,  # over the error bars and frontier line, under the markers
     )
 
 
-def _pareto_legend(runs: Sequence[Run]) -> list[Line2D]:
-    def marker(shape: str, label: str, hollow: bool = False) -> Line2D:
-        return Line2D(
-            [],
-            [],
-            linestyle="",
-            marker=shape,
-            markersize=7,
-            label=label,
-            markerfacecolor="none" if hollow else "0.5",
-            markeredgecolor="0.3",
+def _key_entries(
+    comparison: Comparison, datasets: Sequence[tuple[str, list[int]]]
+) -> list[tuple[str, int | None]]:
+    """The numbered key, ``(text, run index)`` per line, a dataset heading's index ``None``:
+    ``★ lr=0.00123 model=cnn`` per run. Past two columns, the rest is in report.md."""
+    lines: list[tuple[str, int | None]] = []
+    for dataset, indices in datasets:
+        lines.append((_plain(dataset, KEY_LABEL_CHARS + 4), None))
+        for i in indices:
+            star = "★ " if comparison.on_energy_front[i] else ""
+            lines.append((f"{star}{_plain(comparison.labels[i], KEY_LABEL_CHARS)}", i))
+    capacity = 2 * KEY_ROWS
+    if len(lines) > capacity:
+        left_out = sum(i is not None for _, i in lines[capacity - 1 :])
+        lines = [*lines[: capacity - 1], (f"… {plural(left_out, 'more run')}: see report.md", None)]
+    return lines
+
+
+def _key_column_in(key: list[tuple[str, int | None]]) -> float:
+    """Width of one key column: dot and number, then the longest text at ~0.058 in a char."""
+    return min(KEY_WIDTH_IN, 0.5 + 0.058 * max(len(text) for text, _ in key))
+
+
+def _key(
+    ax: Axes, comparison: Comparison, key: list[tuple[str, int | None]], colors: list[str]
+) -> None:
+    """Draw the key; the dot has the run's model colour."""
+    column_pt = _key_column_in(key) * 72
+    for n, (text, i) in enumerate(key):
+        column, row = divmod(n, KEY_ROWS)
+        x_pt, y_pt = column * column_pt, -row * KEY_LINE_PT
+        if i is None:
+            _key_text(ax, text, (x_pt, y_pt), weight="bold")
+            continue
+        _key_text(ax, "●", (x_pt, y_pt), color=colors[i])
+        _key_text(ax, f"{comparison.numbers[i]:>3}", (x_pt + 7, y_pt), family="DejaVu Sans Mono")
+        _key_text(ax, text, (x_pt + 25, y_pt))
+
+
+def _key_text(ax: Axes, text: str, offset_pt: tuple[float, float], **style: object) -> None:
+    ax.annotate(
+        text,
+        (0, 1),
+        xycoords="axes fraction",
+        xytext=offset_pt,
+        textcoords="offset points",
+        fontsize=KEY_FONT_SIZE,
+        va="top",
+        ha="left",
+        annotation_clip=False,
+        parse_math=False,
+        **style,  # type: ignore[arg-type]
+    )
+
+
+def _pareto_handles(
+    comparison: Comparison, datasets: Sequence[tuple[str, list[int]]], colors: list[str]
+) -> list[object]:
+    """Legend entries for what the panels show, each sample drawn as the panels draw it."""
+    runs = comparison.runs
+    shown = [i for _, indices in datasets for i in indices if runs[i].test_acc is not None]
+    shapes = {STATUS_MARKERS.get(runs[i].status, OTHER_STATUS_MARKER) for i in shown}
+    handles: list[object] = [
+        Line2D(
+            [], [], color="0.2", linewidth=1.0, label="Pareto frontier (★ in key: the energy one)"
         )
-
-    statuses = {run.status for run in runs}
-    handles = [
-        Line2D([], [], color="0.3", linewidth=1.2, label=f"Pareto frontier ({FRONTIER_MARK})")
     ]
-    if "completed" in statuses:
-        handles.append(marker("o", "completed"))
-    if "budget_exhausted" in statuses:
-        handles.append(marker("s", "stopped by budget"))
-    if statuses - STATUS_MARKERS.keys():
-        handles.append(marker(OTHER_STATUS_MARKER, "diverged / interrupted (not on frontier)"))
-    if any(run.energy_estimated for run in runs):
-        handles.append(marker("o", "hollow: estimated energy (left panel)", hollow=True))
-    return handles
-
-
-def _curve_axes(energy_ax: Axes, samples_ax: Axes, with_curves: int, without_energy: int) -> None:
-    energy_ax.set_title("vs cumulative training energy")
-    energy_ax.set_xlabel("energy (J, log scale)")
-    samples_ax.set_title("vs training samples seen")
-    samples_ax.set_xlabel("training samples")
-    samples_ax.xaxis.set_major_formatter(EngFormatter())
-    for ax in (energy_ax, samples_ax):
-        ax.set_ylabel("validation accuracy")
-        ax.grid(True, alpha=0.3)
-    if not with_curves:
-        for ax in (energy_ax, samples_ax):
-            _empty_panel(ax, "no readable curve.csv")
-    elif without_energy == with_curves:
-        energy_ax.set_xlabel("energy (J)")
-        _empty_panel(energy_ax, "energy unknown for every run:\nsee accuracy vs samples →")
-    else:
-        _log_x_axis(energy_ax, "J")
-        if without_energy:
-            energy_ax.set_xlabel(
-                f"energy (J, log scale)\n{without_energy} of {with_curves} runs "
-                "not shown: energy unknown (see samples panel)"
+    names = {"o": "completed", "s": "stopped by budget", "X": "did not train as planned"}
+    for shape in ("o", "s", "X"):
+        if shape in shapes:
+            handles.append(_sample(shape, names[shape], face="0.55", edge="0.3"))
+    hollow_shapes = sorted(
+        {
+            STATUS_MARKERS.get(runs[i].status, OTHER_STATUS_MARKER)
+            for i in shown
+            if runs[i].energy_estimated
+        }
+    )
+    if hollow_shapes:
+        handles.append(
+            (
+                tuple(_sample(s, "", face="white", edge="0.3", width=1.5) for s in hollow_shapes),
+                "hollow: estimated energy",
             )
+        )
+    if any(runs[i].energy_j is not None for i in shown):
+        bar = Line2D([], [], color="0.3", marker="|", markersize=5, linewidth=0.8)
+        handles.append((bar, "bar: energy uncertainty"))
+    return handles + _model_handles(runs, colors)
 
 
-def _log_x_axis(ax: Axes, unit: str) -> None:
-    """Log x axis with SI tick labels (``300 J``, ``2 kJ``); ticks at 2 and 5 × 10^k are
-    labelled too when the axis spans too few decades to have several major ticks."""
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(EngFormatter(unit=unit))
-    low, high = ax.get_xlim()
-    if math.log10(high / low) < 2.5:
-        ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
-        ax.xaxis.set_minor_formatter(EngFormatter(unit=unit))
-    else:
-        ax.xaxis.set_minor_formatter(NullFormatter())
+def _model_handles(runs: Sequence[Run], colors: list[str]) -> list[object]:
+    """One colour sample per model, when the palette gives each model its own colour."""
+    first = {run.model: i for i, run in reversed(list(enumerate(runs)))}
+    if len(first) > len(OKABE_ITO) or len(first) < 2:
+        return []
+    return [
+        _sample("o", _plain(model, 24), face=colors[i], edge=colors[i])
+        for model, i in sorted(first.items(), key=lambda item: item[1])
+    ]
+
+
+def _sample(shape: str, label: str, face: str, edge: str, width: float = 0.8) -> Line2D:
+    return Line2D(
+        [],
+        [],
+        linestyle="",
+        marker=shape,
+        markersize=6,
+        markerfacecolor=face,
+        markeredgecolor=edge,
+        markeredgewidth=width,
+        label=label,
+    )
+
+
+def _bottom_legend(fig: Figure, handles: list[object]) -> None:
+    """``handles``: artists with their label, or ``(artist or tuple of artists, label)``. A
+    tuple shows its samples side by side; a ``|`` line is an error bar, a cap at each end."""
+    artists, labels = [], []
+    handler_map: dict[object, object] = {tuple: HandlerTuple(ndivide=None, pad=0.4)}
+    for handle in handles:
+        artist, label = handle if isinstance(handle, tuple) else (handle, handle.get_label())  # type: ignore[attr-defined]
+        if isinstance(artist, Line2D) and artist.get_marker() == "|":
+            handler_map[artist] = HandlerLine2D(numpoints=2)
+        artists.append(artist)
+        labels.append(label)
+    legend = fig.legend(
+        artists,
+        labels,
+        loc="lower center",
+        ncol=min(5, len(artists)),
+        frameon=False,
+        handler_map=handler_map,
+        handletextpad=0.5,
+        columnspacing=1.4,
+    )
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+
+
+def _row_title(ax: Axes, dataset: str, indices: Sequence[int]) -> None:
+    """The dataset of a row, over its left panel (and on into the right one: it has no title)."""
+    text = f"{_plain(dataset, 60)} · {plural(len(indices), 'run')}"
+    ax.set_title(text, loc="left", fontweight="bold", parse_math=False)
+
+
+def _unresolved_note(comparison: Comparison, dataset: str) -> str:
+    whole = [u for u in comparison.unresolved.get(dataset, []) if u.whole]
+    if not whole:
+        return ""
+    if whole[0].low_j == whole[0].high_j:
+        return "equal in energy: compare on accuracy"
+    kind = "estimate" if whole[0].estimated else "meter"
+    return f"not resolved in energy (±{100 * whole[0].uncertainty:.0f}% {kind})"
+
+
+def _suptitle(what: str, comparison: Comparison, datasets: Sequence[tuple[str, list[int]]]) -> str:
+    total = len(comparison.by_dataset())
+    text = f"{what}: {plural(len(comparison.runs), 'run')}"
+    if total > 1:
+        text += f", {plural(total, 'dataset')} (never compared with each other)"
+    if total > len(datasets):
+        text += f"; first {len(datasets)} shown, all in report.md"
+    return text
 
 
 def _empty_panel(ax: Axes, text: str) -> None:
@@ -300,31 +611,16 @@ def _empty_panel(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
 
 
-def _not_shown_note(runs: Sequence[Run], panel: _CostPanel) -> str:
-    hidden = sum(not _plottable(c, r.test_acc) for r, c in zip(runs, panel.costs, strict=True))
-    if not hidden:
-        return ""
-    return f"\nnot shown: {hidden} of {len(runs)} (test accuracy or {panel.name} unknown)"
+def _model_colors(runs: Sequence[Run]) -> list[str]:
+    """A colour per model (Okabe–Ito, cycled past 8 models)."""
+    order = {model: k for k, model in enumerate(dict.fromkeys(run.model for run in runs))}
+    return [OKABE_ITO[order[run.model] % len(OKABE_ITO)] for run in runs]
 
 
-def _group_colors(groups: Sequence[str]) -> list[object]:
-    distinct = list(dict.fromkeys(groups))
-    palette = _palette(len(distinct))
-    index = {group: k for k, group in enumerate(distinct)}
-    return [palette[index[g] % len(palette)] for g in groups]
+def _nan_for_unknown(values: Sequence[float | None]) -> list[float]:
+    return [math.nan if v is None else float(v) for v in values]
 
 
-def _plottable(cost: float | None, accuracy: float | None) -> bool:
-    """Has both values, and a cost a log axis can show."""
-    return cost is not None and cost > 0 and accuracy is not None
-
-
-def _known_pairs(
-    xs: Sequence[float | None], ys: Sequence[float | None], positive: bool = False
-) -> tuple[list[float], list[float]]:
-    pairs = [
-        (x, y)
-        for x, y in zip(xs, ys, strict=True)
-        if x is not None and y is not None and (x > 0 or not positive)
-    ]
-    return [x for x, _ in pairs], [y for _, y in pairs]
+def _plain(text: str, limit: int) -> str:
+    """Run-supplied text for a figure: one line, cut to ``limit`` (drawn with parse_math off)."""
+    return clip(visible(text), limit)
