@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +23,20 @@ from lightning.pytorch.accelerators import CUDAAccelerator
 from omegaconf import DictConfig, OmegaConf
 
 from frugal.budget.ledger import LEDGER_FILE
-from frugal.budget.spec import BudgetSpec, ConfigError
 from frugal.callbacks.budget import BudgetCallback, Diverged
 from frugal.callbacks.progress import BudgetProgressBar, progress_callback
 from frugal.callbacks.recorder import CurveRecorder
 from frugal.callbacks.signals import StopSignals
-from frugal.data.arrays import ArrayDataModule
+from frugal.checkpoint import check_fits, load_weights, resolve_resume
+from frugal.config import Checked, check_config
+from frugal.data.build import build_datamodule, describe_data
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_intensity
 from frugal.meters.energy import EnergyConfig, build_energy_meter
 from frugal.meters.energy.nvml import nvml_indices
-from frugal.models import create_model
 from frugal.models.accounting import count_params, count_params_effective, flop_per_sample
 from frugal.models.compress import compression_record
+from frugal.models.registry import build_model, model_name
 from frugal.module import FrugalModule
 from frugal.record import CURVE_FILE, RESULT_FILE, versions, write_json_atomic
 from frugal.status import Status
@@ -48,48 +49,11 @@ log = logging.getLogger("frugal")
 TESTED = (Status.COMPLETED, Status.BUDGET_EXHAUSTED, Status.DIVERGED, Status.UNENFORCEABLE)
 
 
-@dataclass
-class Checked:
-    """What start-up validation produced, before anything expensive is built."""
-
-    budget: BudgetSpec
-    energy: EnergyConfig
-
-
 def validate(cfg: DictConfig, meter_given: bool = False) -> Checked:
-    """Every user-facing check that can run before data and model exist; raises ConfigError."""
-    budget = BudgetSpec.from_config(OmegaConf.to_container(cfg.get("budget"), resolve=True))
-    trainer_cfg = cfg.trainer
-    for key in ("min_epochs", "min_steps"):
-        value = trainer_cfg.get(key)
-        if budget.is_hard and value:
-            raise ConfigError(
-                f"trainer.{key}={value}: Lightning ignores a stop until it is met, so it cannot "
-                "be combined with an enforced budget; expected null or 0"
-            )
-    try:
-        energy = EnergyConfig(**OmegaConf.to_container(cfg.energy, resolve=True))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(str(err).splitlines()[0]) from None
-    wants_energy = {"energy_j", "carbon_g"} & set(budget.enforced())
-    if energy.backend == "none" and wants_energy and not meter_given:
-        raise ConfigError(
-            "energy.backend='none': an energy or carbon budget needs an energy meter; "
-            "expected auto, rapl, nvml or codecarbon"
-        )
-    from frugal.models import list_models
-
-    if cfg.model.name not in list_models():
-        raise ConfigError(
-            f"model.name={cfg.model.name!r}: unknown model; expected one of "
-            f"{', '.join(list_models())}"
-        )
-    batch_size = cfg.data.get("batch_size")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"data.batch_size={batch_size!r}: expected a whole number >= 1")
-    if cfg.get("compress") and not cfg.get("ckpt_path"):
-        raise ConfigError("compress: needs ckpt_path=<a trained checkpoint> to compress")
-    return Checked(budget, energy)
+    """Every user-facing check that can run before training objects exist, in one schema
+    (`frugal.config`); raises ConfigError. `frugal-train` ran the same checks before Hydra
+    wrote anything; tests and scripts calling `train(cfg)` get them here."""
+    return check_config(cfg, meter_given=meter_given)
 
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list[L.Callback]:
@@ -117,6 +81,7 @@ def train(
     `callbacks` run before the budget callback (instruments of your own); `clock` is the
     budget's clock in seconds (default `time.perf_counter`; simulations and tests).
     """
+    cfg = resolve_resume(cfg)  # a resumed run continues with its own saved configuration
     checked = validate(cfg, meter_given=energy_meter is not None)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +102,7 @@ def train(
         callbacks.append(progress_callback(progress, cfg.get("progress_refresh_rate", 50)))
     trainer: L.Trainer = instantiate(
         cfg.trainer,
+        **ddp_with_timeout(cfg),
         callbacks=callbacks,
         logger=loggers or False,
         # Lightning adds a bar of its own unless told there is none (log lines instead of one)
@@ -161,34 +127,30 @@ def train(
     curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
     trainer.callbacks.extend([budget_cb, curve])  # Lightning orders checkpointing last at fit
 
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    splits = instantiate(cfg.data.source)
-    datamodule = ArrayDataModule(splits, cfg.data.batch_size)
-    kwargs = (
-        OmegaConf.to_container(cfg.model.kwargs, resolve=True) if cfg.model.get("kwargs") else {}
-    )
-    backbone = create_model(
-        cfg.model.name, datamodule.input_shape, datamodule.num_classes, **kwargs
-    )
-    module = FrugalModule(
-        backbone,
-        optimizer=instantiate(cfg.optimizer),
-        num_classes=datamodule.num_classes,
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-    )
-    compression = None
-    if cfg.get("compress"):
-        module = compress(module, cfg, cfg.ckpt_path)
-        compression = compression_record(
-            OmegaConf.to_container(cfg.compress, resolve=True),
-            cfg.ckpt_path,
-            module.backbone,
-            datamodule.val_dataloader(),
-        )
-
     try:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = build_datamodule(cfg.data)
+        backbone = build_model(cfg.model, datamodule.input_shape, datamodule.num_classes)
+        module = FrugalModule(
+            backbone,
+            optimizer=instantiate(cfg.optimizer),
+            num_classes=datamodule.num_classes,
+            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        )
+        compression = None
+        if cfg.get("compress"):
+            module = compress(module, cfg)
+            compression = compression_record(
+                OmegaConf.to_container(cfg.compress, resolve=True),
+                cfg.ckpt_path,
+                module.backbone,
+                datamodule.val_dataloader(),
+            )
+        elif ckpt_path is not None:
+            check_fits(module, cfg)  # before Lightning restores it: one line, not a traceback
+
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except Diverged:
             pass  # the callback recorded the step; the last update was skipped: weights finite
         except (SystemExit, KeyboardInterrupt) as err:
@@ -217,6 +179,7 @@ def train(
         cfg, checked, budget_cb, trainer, module, datamodule, spent, energy, metrics
     )
     result["test_spent"] = test_spent
+    result["compression"] = compression  # null unless compress=…: where the model came from
     if trainer.is_global_zero:
         write_json_atomic(output_dir / RESULT_FILE, result)
         print_summary(result, output_dir)
@@ -236,7 +199,11 @@ def run_test(
     start_s, start_j = time.perf_counter(), meter.read_j() if meter is not None else None
     try:
         trainer.test(
-            module, datamodule=datamodule, ckpt_path=checkpoint_to_test(cfg, trainer), verbose=False
+            module,
+            datamodule=datamodule,
+            ckpt_path=checkpoint_to_test(cfg, trainer),
+            verbose=False,
+            weights_only=True,  # tensors and plain values only: loading runs no code
         )
     except (SystemExit, KeyboardInterrupt) as err:
         budget_cb.mark_interrupted(None, f"{type(err).__name__} during the test")
@@ -253,12 +220,12 @@ def build_result(
     budget_cb: BudgetCallback,
     trainer: L.Trainer,
     module: FrugalModule,
-    datamodule: ArrayDataModule,
+    datamodule: L.LightningDataModule,
     spent: dict[str, float | None],
     energy: dict[str, Any],
     metrics: dict[str, float],
 ) -> dict[str, Any]:
-    """`result.json`: the contract in DESIGN.md."""
+    """`result.json`: the contract in README, "Outputs of a run"."""
     plan = budget_cb.plan
     return {
         "status": budget_cb.status,
@@ -267,8 +234,9 @@ def build_result(
         "budget": checked.budget.limits(),
         "spent": spent,
         "energy": energy,
+        "data": describe_data(datamodule, cfg.data),
         "model": {
-            "name": cfg.model.name,
+            "name": model_name(cfg.model),
             "params": count_params(module.backbone),  # after training: masks may have changed
             "params_effective": count_params_effective(module.backbone),
             "flop_per_sample": flop_per_sample(module.backbone, datamodule.input_shape),
@@ -287,6 +255,19 @@ def build_result(
         "versions": versions(),
         "run": run_info(cfg, Path(cfg.paths.output_dir)),
     }
+
+
+def ddp_with_timeout(cfg: DictConfig) -> dict[str, Any]:
+    """`strategy: ddp` with every collective bounded: a rank that died or stopped answering
+    ends the others' waits with an error instead of a hang."""
+    if cfg.trainer.get("strategy") != "ddp":
+        return {}
+    from datetime import timedelta
+
+    from lightning.pytorch.strategies import DDPStrategy
+
+    timeout_s = float(cfg.get("collective_timeout_s") or 120)
+    return {"strategy": DDPStrategy(timeout=timedelta(seconds=timeout_s))}
 
 
 def start_in_background(meter: EnergyMeter | None) -> Future | None:
@@ -337,19 +318,19 @@ def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     return best or None
 
 
-def compress(module: FrugalModule, cfg: DictConfig, ckpt_path: str) -> FrugalModule:
-    """Load trained weights, then factorise or prune the backbone (`compress=svd|prune`)."""
+def compress(module: FrugalModule, cfg: DictConfig) -> FrugalModule:
+    """Load the trained weights of `cfg.ckpt_path` (safely, checked to fit), then factorise or
+    prune the backbone (`compress=svd|prune`)."""
     from frugal.models.compress import compress_model
 
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False)["state_dict"]
-    module.load_state_dict(state)
+    load_weights(module, cfg)
     options = OmegaConf.to_container(cfg.compress, resolve=True)
     module.backbone = compress_model(module.backbone, **options)
     return module
 
 
 def run_info(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:
-    info: dict[str, Any] = {"dir": str(output_dir), "name": cfg.model.name, "overrides": []}
+    info: dict[str, Any] = {"dir": str(output_dir), "name": model_name(cfg.model), "overrides": []}
     if HydraConfig.initialized():
         info["overrides"] = list(HydraConfig.get().overrides.task)
     return info

@@ -127,6 +127,7 @@ class BudgetCallback(L.Callback):
         self._started = False
         self._trainer: L.Trainer | None = None
         self._books_energy = False  # whether this rank books energy (0 unless local rank 0)
+        self._estimated: bool | None = None  # agreed at the start of training
 
     # ---- queries ------------------------------------------------------------------------------
     @property
@@ -135,6 +136,9 @@ class BudgetCallback(L.Callback):
 
     @property
     def energy_estimated(self) -> bool:
+        """Whether the node's energy is an estimate (rank 0's meter decides for every rank)."""
+        if self._estimated is not None:
+            return self._estimated
         return self._meter is not None and not self._meter.measured
 
     def spent(self) -> dict[str, float | None]:
@@ -237,6 +241,8 @@ class BudgetCallback(L.Callback):
             if self._carbon_g_per_kwh is not None:
                 measurable.append("carbon_g")
         self._start_energy_meter()
+        # Every input of a decision must be the same on every rank: only rank 0 has a meter.
+        self._estimated = bool(self._agreement.from_rank_zero(self.energy_estimated))
         self.ledger.start_segment(tuple(measurable))
         if self._count_params is not None:  # after setup: sparsity callbacks have added masks
             self.params_effective = self._count_params(pl_module)
@@ -246,9 +252,10 @@ class BudgetCallback(L.Callback):
         self._start_s = self._clock()
         self._started = True
         self._book(trainer)  # agree on the starting totals (energy unknown on a dead meter)
-        if self.energy_estimated and ({"energy_j", "carbon_g"} & set(self.spec.enforced())):
+        enforced = {"energy_j", "carbon_g"} & set(self.spec.enforced())
+        if self.energy_estimated and enforced and self._meter is not None:
             rank_zero_warn(
-                f"energy is estimated ({self._meter.method}), not read from counters: "  # type: ignore[union-attr]
+                f"energy is estimated ({self._meter.method}), not read from counters: "
                 f"enforcing {100 * self.spec.estimate_margin:.0f} % below the energy/carbon "
                 f"limits (budget.estimate_margin={self.spec.estimate_margin})"
             )
@@ -617,10 +624,14 @@ class BudgetCallback(L.Callback):
         if self.status is Status.COMPLETED:
             self.status = Status.INTERRUPTED
             self.message = f"{type(exception).__name__} at step {trainer.global_step}"
+        # Ranks may be anywhere when an error strikes: no collective (a gather, a checkpoint's
+        # barrier) unless the stop was agreed (divergence) or there is only one rank.
+        agreed = isinstance(exception, Diverged) or trainer.world_size == 1
         try:
-            if self._agreement is not None and self.status is not Status.DIVERGED:
+            if agreed and self._agreement is not None and not isinstance(exception, Diverged):
                 self._book(trainer)
-            if trainer.global_step > self._segment_start_step and _finite(pl_module):
+            trained = trainer.global_step > self._segment_start_step
+            if agreed and trained and _finite(pl_module):
                 self.save_last(trainer)  # a resumable stop; never diverged or untrained weights
         except Exception as err:  # never mask the exception that stopped the run
             log.error("could not save a checkpoint after %s: %s", type(exception).__name__, err)
