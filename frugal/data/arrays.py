@@ -20,6 +20,8 @@ from torch.utils.data import (
     TensorDataset,
 )
 
+from frugal.budget.spec import ConfigError
+
 
 @dataclass(frozen=True)
 class Splits:
@@ -38,11 +40,12 @@ class Splits:
 
 
 def split_validation(
-    x: np.ndarray, y: np.ndarray, val_size: int, seed: int
+    x: np.ndarray, y: np.ndarray, val_size: int, seed: int, key: str = "data.source.val_size"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Carve `val_size` examples out of a training set, reproducibly."""
-    if not 0 < val_size < len(x):
-        raise ValueError(f"data.val_size={val_size}: expected 0 < val_size < {len(x)}")
+    """Carve `val_size` examples out of a training set, reproducibly; `key` is the setting
+    that chose `val_size`, named if it does not fit."""
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 < val_size < len(x):
+        raise ConfigError(f"{key}={val_size!r}: expected a whole number with 0 < n < {len(x)}")
     order = np.random.default_rng(seed).permutation(len(x))
     val, train = order[:val_size], order[val_size:]
     return x[train], y[train], x[val], y[val]

@@ -2,15 +2,23 @@
 
 A builder takes the task's `input_shape` (without the batch dimension) and `num_classes`, plus
 its own keyword arguments, and returns an `nn.Module` mapping `(B, *input_shape)` to
-`(B, num_classes)` logits.
+`(B, num_classes)` logits. A model of your own follows the same rule and needs no registration:
+`model=own model._target_=pkg.module.Net` builds `Net(input_shape=…, num_classes=…,
+**model.kwargs)` (`build_model`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
+
+from frugal.budget.spec import ConfigError
+from frugal.inputs import first_line, locate
 
 ModelBuilder = Callable[..., nn.Module]
 
@@ -40,3 +48,125 @@ def create_model(
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
     return _REGISTRY[name](input_shape=tuple(input_shape), num_classes=num_classes, **kwargs)
+
+
+# ---- the config's door: `model=<registered name>` or `model=own model._target_=pkg.mod.Net` ----
+OWN_MODEL_FORM = "a class or builder Net(input_shape, num_classes, **kwargs) returning an nn.Module"
+
+
+def model_name(model_cfg: Mapping[str, Any]) -> str:
+    """What result.json and reports call the model: its registered name, or for an own model
+    `model.name` (by default its `_target_`)."""
+    return str(model_cfg.get("name") or model_cfg.get("_target_"))
+
+
+def check_model_config(model_cfg: Mapping[str, Any]) -> None:
+    """Before any data exists: the model is registered or importable, and its kwargs are
+    arguments it takes. Raises ConfigError."""
+    _builder(_plain(model_cfg))
+
+
+def build_model(
+    model_cfg: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
+    """The backbone `model_cfg` describes, for data of `input_shape` (one sample) and
+    `num_classes`: built, then run once on a batch of zeros to check that it maps
+    `(B, *input_shape)` to `(B, num_classes)` logits (lazy layers get their shapes here)."""
+    cfg = _plain(model_cfg)
+    builder, where = _builder(cfg)
+    input_shape = tuple(int(n) for n in input_shape)
+    try:
+        model = builder(input_shape=input_shape, num_classes=int(num_classes), **cfg["kwargs"])
+    except Exception as err:
+        raise ConfigError(
+            f"{where}: cannot be built for input {input_shape} and {num_classes} classes "
+            f"({first_line(err)}); expected a model for this data and valid model.kwargs"
+        ) from err
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{where}: returned a {type(model).__name__}; expected an nn.Module")
+    _check_logits(model, input_shape, int(num_classes), where)
+    return model
+
+
+def _plain(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(model_cfg, DictConfig):
+        if OmegaConf.is_missing(model_cfg, "_target_"):
+            raise ConfigError(f"model._target_=???: not set; expected {OWN_MODEL_FORM}")
+        model_cfg = OmegaConf.to_container(model_cfg, resolve=True)
+    cfg = dict(model_cfg)
+    kwargs = cfg.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"model.kwargs={kwargs!r}: expected a mapping of keyword arguments")
+    cfg["kwargs"] = dict(kwargs)
+    return cfg
+
+
+def _builder(cfg: dict[str, Any]) -> tuple[ModelBuilder, str]:
+    """(the callable that builds the model, how errors name it)."""
+    name, target = cfg.get("name"), cfg.get("_target_")
+    if target is None:
+        if name not in _REGISTRY:
+            raise ConfigError(
+                f"model.name={name!r}: unknown model; expected one of {', '.join(list_models())} "
+                "or model=own model._target_=pkg.module.Net"
+            )
+        builder, where = _REGISTRY[name], f"model={name}"
+    else:
+        if name in _REGISTRY:
+            raise ConfigError(
+                f"model._target_={target}: model={name} is a registered model and takes no "
+                f"_target_; expected model=own model._target_={target}"
+            )
+        builder, where = (
+            locate(target, "model._target_", OWN_MODEL_FORM),
+            f"model._target_={target}",
+        )
+        if not callable(builder):
+            raise ConfigError(f"{where}: is not callable; expected {OWN_MODEL_FORM}")
+    _check_arguments(builder, cfg["kwargs"], where)
+    return builder, where
+
+
+def _check_arguments(builder: ModelBuilder, kwargs: dict[str, Any], where: str) -> None:
+    try:
+        signature = inspect.signature(builder)
+    except (TypeError, ValueError):
+        return  # a callable without a signature (a C extension): its call will tell
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for required in ("input_shape", "num_classes"):
+        if required not in params and not takes_any:
+            raise ConfigError(f"{where}: takes no {required} argument; expected {OWN_MODEL_FORM}")
+    for key, value in kwargs.items():
+        if (key not in params and not takes_any) or key in ("input_shape", "num_classes"):
+            accepted = [k for k in params if k not in ("input_shape", "num_classes", "self")]
+            raise ConfigError(
+                f"model.kwargs.{key}={value!r}: not an argument of {where}; expected one of "
+                f"{', '.join(accepted) or '(none)'}"
+            )
+    try:
+        signature.bind(input_shape=(), num_classes=0, **kwargs)
+    except TypeError as err:
+        raise ConfigError(f"{where}: {err}; expected +model.kwargs.<argument>=<value>") from None
+
+
+def _check_logits(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, where: str):
+    batch = (2, *input_shape)  # 2: BatchNorm refuses a batch of one
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(torch.zeros(batch))
+    except Exception as err:
+        raise ConfigError(
+            f"{where}: fails on a batch of shape {batch} ({first_line(err)}); expected a model "
+            "for this data's input shape"
+        ) from err
+    finally:
+        model.train(was_training)
+    shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+    if shape != (2, num_classes):
+        raise ConfigError(
+            f"{where}: maps a batch of shape {batch} to {shape}; expected logits of shape "
+            f"(2, {num_classes})"
+        )
