@@ -9,10 +9,10 @@ TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train test test-slow lint format report benchmarks clean
+.PHONY: help setup train test test-slow lint format report benchmarks studies study-tables clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,17 @@ benchmarks: $(STAMP)  ## the measurements quoted in README (several minutes; run
 	$(BIN)/python benchmarks/train_overhead.py --pairs 3
 	$(BIN)/python benchmarks/energy_overhead.py --pairs 5
 	$(BIN)/python benchmarks/architectures.py
+
+# The studies in experiments/: each run.sh writes only to outputs/experiments/<study>/; the
+# committed tables and plots change only here. STUDY=<name> picks one.
+STUDIES := $(patsubst experiments/%/run.sh,%,$(wildcard experiments/*/run.sh))
+STUDY ?= $(STUDIES)
+
+studies: $(STAMP)  ## rerun the studies (STUDY=name for one; all: ~50 min) and refresh their committed tables and plots
+	for study in $(STUDY); do bash experiments/$$study/run.sh && bash experiments/publish.sh $$study || exit 1; done
+
+study-tables:  ## refresh the committed tables and plots from the studies' last outputs, without rerunning
+	for study in $(STUDY); do bash experiments/publish.sh $$study || exit 1; done
 
 clean:  ## remove outputs and caches (keeps .venv)
 	rm -rf outputs multirun report .pytest_cache .ruff_cache

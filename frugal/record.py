@@ -1,4 +1,5 @@
-"""`result.json`: the contract every run leaves behind (DESIGN.md), written atomically."""
+"""`result.json` and `curve.csv`: what every run leaves behind, written atomically (the contract
+in README, "Outputs of a run")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The short table printed at the end of a run (rich)."""
+"""The short table printed at the end of a run (rich). Accuracy in percent, as in the report."""
 
 from __future__ import annotations
 
@@ -27,10 +27,21 @@ def print_summary(result: dict[str, Any], output_dir: Path) -> None:
             shown += f" ({energy['method']}{'' if energy['measured'] else ', estimate'})"
         budget = "-" if limit is None else (format_amount(limit, UNIT[key]))
         table.add_row(BUDGET_KEY[key], shown, budget)
+    compression = result.get("compression")
+    if compression and compression.get("acc_after_compression") is not None:
+        name = f"acc after {compression['method']}"
+        table.add_row(name, percent(compression["acc_after_compression"]), "")
     for name in ("test/acc", "val/acc"):
-        if name in result["metrics"]:
-            table.add_row(name, f"{result['metrics'][name]:.4f}", "")
-    table.add_row("steps", str(result["steps"]), str(result["plan"]["max_steps"]))
+        if result["metrics"].get(name) is not None:
+            table.add_row(name, percent(result["metrics"][name]), "")
+    max_steps = result["plan"]["max_steps"]
+    table.add_row("steps", str(result["steps"]), "-" if max_steps is None else str(max_steps))
     console = Console()
     console.print(table)
-    console.print(f"outputs: {output_dir}")
+    if compression:
+        console.print(f"compressed from: {compression['source_run']}", soft_wrap=True)
+    console.print(f"outputs: {output_dir}", soft_wrap=True)  # one line: a path to copy
+
+
+def percent(fraction: float) -> str:
+    return f"{100 * fraction:.2f} %"

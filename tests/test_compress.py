@@ -92,3 +92,36 @@ def test_configs_bind_to_compress_model(method):
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="svd"):
         compress_model(create_model("mlp", (40,), 10), "quantize")
+
+
+def test_a_compressed_run_records_its_story(run_train, tmp_path):
+    """`compression` in result.json: the source run, what it spent, and the accuracy right
+    after compressing (before fine-tuning)."""
+    source, _ = run_train("model=mlp_tiny", out=tmp_path / "source")
+    ckpt = tmp_path / "source" / "checkpoints" / "last.ckpt"
+    result, _ = run_train(
+        "model=mlp_tiny",
+        "compress=svd",
+        "compress.rank_ratio=0.5",
+        f"ckpt_path={ckpt}",
+        "trainer.max_steps=5",
+        out=tmp_path / "compressed",
+    )
+    story = result["compression"]
+    assert story["method"] == "svd"
+    assert story["options"]["rank_ratio"] == 0.5
+    assert story["source_run"] == str((tmp_path / "source").resolve())
+    assert story["source_spent"] == source["spent"]
+    assert 0.0 <= story["acc_after_compression"] <= 1.0
+
+
+def test_source_spent_falls_back_to_the_checkpoint_ledger(run_train, tmp_path):
+    """A source run without its result.json (killed) still has its ledger in the checkpoint."""
+    from frugal.models.compress import source_spent
+
+    source, _ = run_train("model=mlp_tiny", out=tmp_path / "source")
+    for name in ("result.json", "ledger.json"):
+        (tmp_path / "source" / name).unlink(missing_ok=True)
+    spent = source_spent(tmp_path / "source" / "checkpoints" / "last.ckpt")
+    assert spent is not None
+    assert spent["data_samples"] == source["spent"]["data_samples"]

@@ -4,6 +4,7 @@ the Pareto search (`hparams_search=pareto_optuna`) wires each family's knobs thr
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from frugal.train import train
 
+REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(path.stem for path in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
 SEARCH = "pareto_optuna"
 # A few steps with the experiment's own data and model; no validation (an epoch is 36 steps).
@@ -44,7 +46,7 @@ def run_few_steps(
     own = [f"data={chosen['data']}", f"model={chosen['model']}"]
     cfg = compose_cfg(tmp_path, *overrides, *own, *FEW_STEPS)
     cfg.paths.cache_dir = str(cache_dir)  # MNIST-1D generated once for the module
-    result, _ = train(cfg, energy_meter=FakeEnergyMeter(0.01, measured=False))
+    result, _ = train(cfg, energy_meter=FakeEnergyMeter(measured=False))
     return cfg, result
 
 
@@ -119,7 +121,8 @@ def test_every_family_accepts_every_knob(end, tmp_path, cache_dir):
 
 
 def test_optuna_sweep_returns_both_objectives(tmp_path):
-    """Two real trials through Hydra's Optuna sweeper on synthetic data."""
+    """Two real trials through Hydra's Optuna sweeper on synthetic data, into the default
+    sweep directory (no `hydra.sweep.dir`: README's command)."""
     cmd = [
         sys.executable,
         "-m",
@@ -128,7 +131,6 @@ def test_optuna_sweep_returns_both_objectives(tmp_path):
         f"hparams_search={SEARCH}",
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.sampler.n_startup_trials=2",
-        f"hydra.sweep.dir={tmp_path}",
         "data=synthetic",
         "budget.data=320",
         "trainer.check_val_every_n_epoch=1",
@@ -137,7 +139,57 @@ def test_optuna_sweep_returns_both_objectives(tmp_path):
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    results = sorted(tmp_path.glob("*/result.json"))
+    (sweep_dir,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
+    results = sorted(sweep_dir.glob("*/result.json"))
     assert len(results) == 2
-    solutions = OmegaConf.load(tmp_path / "optimization_results.yaml").solutions
+    solutions = OmegaConf.load(sweep_dir / "optimization_results.yaml").solutions
     assert solutions and all(len(s["values"]) == 2 for s in solutions)
+
+
+STUDIES = sorted(path.parent.name for path in (REPO / "experiments").glob("*/run.sh"))
+
+
+def test_study_scripts_write_only_to_outputs():
+    """A study's run.sh must not overwrite its committed tables and plots: `make studies` does
+    that, through experiments/publish.sh. The only file of experiments/ it names is its
+    summarize.py."""
+    assert STUDIES
+    for study in STUDIES:
+        script = (REPO / "experiments" / study / "run.sh").read_text()
+        code = "\n".join(line.split("#", 1)[0] for line in script.splitlines())
+        named = set(re.findall(r"(?<![\w/])experiments/[\w./]+", code))
+        assert named <= {f"experiments/{study}/summarize.py"}, (study, named)
+        assert f"OUT=outputs/experiments/{study}\n" in code, study
+
+
+def test_publish_copies_a_study_outputs_but_not_its_runs(tmp_path):
+    out = tmp_path / "outputs/experiments/demo"
+    (out / "runs/0").mkdir(parents=True)
+    (out / "runs/0/result.json").write_text("{}")
+    (out / "report").mkdir()
+    (out / "report/report.md").write_text("new report")
+    (out / "results.md").write_text("new table")
+    committed = tmp_path / "experiments/demo"
+    committed.mkdir(parents=True)
+    (committed / "results.md").write_text("old table")
+    (committed / "README.md").write_text("kept")
+    publish = REPO / "experiments/publish.sh"
+    done = subprocess.run(
+        ["bash", str(publish), "demo"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (committed / "results.md").read_text() == "new table"
+    assert (committed / "report/report.md").read_text() == "new report"
+    assert (committed / "README.md").read_text() == "kept"
+    assert not (committed / "runs").exists()
+
+
+def test_publish_refuses_a_study_never_run(tmp_path):
+    done = subprocess.run(
+        ["bash", str(REPO / "experiments/publish.sh"), "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "run bash experiments/demo/run.sh first" in done.stderr

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Regenerates experiments/budgeted_schedules (~30 min on 1 core):
+# Reruns the budgeted_schedules study (~30 min on 1 core):
 #   grid:  4 schedules × 4 compute budgets (10/25/50/100 % of 6,000 CNN steps) × 3 seeds = 48 runs
 #   probe: peak LR (Adam 3e-3, 3e-2; 1e-2 is the grid's) and SGD+momentum (3e-2, 1e-1) at 25 %,
 #          linear decay vs constant, 3 seeds each = 24 runs
 #   peak LR 3e-2 at 10/50/100 %: linear decay vs constant, 3 seeds = 18 runs
+# Everything goes to outputs/experiments/budgeted_schedules/ (runs/, report/, results.md,
+# summary.csv, schedules.png); the committed copy in experiments/budgeted_schedules/ changes only
+# through `make studies`.
 # Run from the repository root: bash experiments/budgeted_schedules/run.sh
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
-RUNS=${RUNS:-outputs/experiments/budgeted_schedules}
-HERE=experiments/budgeted_schedules
-rm -rf "$RUNS"  # a rerun into old job dirs would append to their curve.csv
+OUT=outputs/experiments/budgeted_schedules
+RUNS="$OUT/runs"
+rm -rf "$OUT"  # a rerun into old job dirs would append to their curve.csv
 
 QUARTER=27.8625GFLOP  # 25 % of 111.45 GFLOP: 1,500 steps
 
@@ -42,6 +45,7 @@ OTHER="{seed:'0,1,2',budget.compute:'11.145GFLOP,55.725GFLOP,111.45GFLOP'}"  # 2
   hydra.sweep.dir="$RUNS/peak_lr_0.03/constant"
 
 # 90 labelled runs are unreadable in frugal-report's plots: schedules.png is this study's plot
-"$PY" -m frugal.report "$RUNS" -o "$HERE/report" --no-plots
-"$PY" "$HERE/summarize.py" "$HERE/report/runs.csv" "$RUNS" --out "$HERE" > "$HERE/results.md"
-cat "$HERE/results.md"
+"$PY" -m frugal.report "$RUNS" -o "$OUT/report" --no-plots
+"$PY" experiments/budgeted_schedules/summarize.py "$OUT/report/runs.csv" "$RUNS" --out "$OUT" \
+  > "$OUT/results.md"
+cat "$OUT/results.md"

@@ -1,4 +1,5 @@
-"""The budget a run may spend: schema, parsing and validation (the contract in DESIGN.md).
+"""The budget a run may spend: schema, parsing and validation (the contract in README,
+"The budget").
 
 `BudgetSpec.from_config(cfg.budget)` is called before any data or model is built; every
 problem raises `ConfigError` with one line naming the key, the value and the accepted form.

@@ -8,15 +8,22 @@
   the masks are `WeightMask` parametrizations, kept through fine-tuning.
 
 Returns a compressed copy; the input model is left as it was.
+
+`compression_record(...)` is what a `compress=… ckpt_path=…` run writes under `compression` in
+its `result.json`: the method, the run the checkpoint came from and what that run spent, and the
+validation accuracy right after compressing, before any fine-tuning.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from frugal.models.layers import (
     LowRankConv1d,
@@ -27,6 +34,7 @@ from frugal.models.layers import (
     unfolded_weight,
 )
 from frugal.models.sparse import magnitude_prune
+from frugal.record import RESULT_FILE
 
 METHODS = ("svd", "prune")
 LOW_RANK = {nn.Linear: LowRankLinear, nn.Conv1d: LowRankConv1d, nn.Conv2d: LowRankConv2d}
@@ -74,3 +82,63 @@ def svd_compress(
         low = low_cls.from_dense(child, svd_rank(child, rank_ratio, energy))
         setattr(parent, child_name, low.to(child.weight.device))
     return model
+
+
+def accuracy(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]]) -> float | None:
+    """Top-1 accuracy over (x, y) batches, in eval mode without gradients; None if empty."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in batches:
+            correct += int((model(x).argmax(dim=1) == y).sum())
+            total += len(y)
+    model.train(was_training)
+    return correct / total if total else None
+
+
+def source_run_dir(ckpt_path: str | Path) -> Path:
+    """The run a checkpoint belongs to: `<run>/checkpoints/last.ckpt` → `<run>`."""
+    path = Path(ckpt_path).resolve()
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
+def source_spent(ckpt_path: str | Path) -> dict[str, float | None] | None:
+    """What the source run spent in all (not only up to this checkpoint: a best checkpoint
+    cost the whole run that found it): its `result.json`, else its ledger (`ledger.json`,
+    else the one the checkpoint carries). None when none of them can be read."""
+    run_dir = source_run_dir(ckpt_path)
+    for name in (RESULT_FILE, "ledger.json"):
+        try:
+            spent = json.loads((run_dir / name).read_text()).get("spent")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(spent, dict):
+            return spent
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception:  # an unreadable checkpoint has failed loading earlier, loudly
+        return None
+    for state in checkpoint.get("callbacks", {}).values():
+        ledger = state.get("ledger") if isinstance(state, dict) else None
+        if isinstance(ledger, dict) and isinstance(ledger.get("spent"), dict):
+            return ledger["spent"]
+    return None
+
+
+def compression_record(
+    options: dict[str, Any],
+    ckpt_path: str | Path,
+    compressed: nn.Module,
+    val_batches: Iterable[tuple[Tensor, Tensor]],
+) -> dict[str, Any]:
+    """`result.json`'s `compression`; measures validation accuracy (not charged to the budget:
+    it runs before training starts)."""
+    return {
+        "method": options.get("method"),
+        "options": {key: value for key, value in options.items() if key != "method"},
+        "source_ckpt": str(Path(ckpt_path).resolve()),
+        "source_run": str(source_run_dir(ckpt_path)),
+        "source_spent": source_spent(ckpt_path),
+        "acc_after_compression": accuracy(compressed, val_batches),
+    }
