@@ -67,15 +67,22 @@ class _Source:
         self.sampling = threading.Lock()  # one sample_j() at a time
         self.fault: str | None = None  # set by whoever sees it; the poller switches
 
-    def energy_j(self, now_s: float) -> float:
-        """The meter's cumulative joules at `now_s`, as far as this source can tell."""
+    def energy_j(self, now_s: float) -> float | None:
+        """The meter's cumulative joules at `now_s`, as far as this source can tell; None
+        when it has failed before any power was known (what it spent since is unknown)."""
         if self.polled_every_s is not None:
-            return self.offset_j + self.trend.at(now_s)
-        if self.fault is not None:
+            known = self.trend.power_w is not None
+            bridged = self.trend.at(now_s)
+        elif self.fault is not None:
             # A failed counter, until the next backend runs: bridged at its mean power (the last
             # interval of a counter read at every step is too short to give a steady power).
-            return self.offset_j + self.trend.at_mean_power(now_s)
-        return self.offset_j + self.trend.last_j
+            known = self.trend.last_s > self.trend.start_s
+            bridged = self.trend.at_mean_power(now_s)
+        else:
+            return self.offset_j + self.trend.last_j
+        if self.fault is not None and not known and now_s > self.trend.last_s:
+            return None  # never the last figure held as if nothing had been spent since
+        return self.offset_j + bridged
 
     def staleness(self, now_s: float) -> str | None:
         """Why a polled source counts as frozen at `now_s`, or None."""
@@ -182,7 +189,8 @@ class FallbackMeter:
         self._check_fresh(source, now_s)
         if source.fault is not None:
             self._poller.wake()  # a switch may be slow: leave it to the poller
-        return self._raise_floor(source.energy_j(now_s))
+        energy_j = source.energy_j(now_s)
+        return None if energy_j is None else self._raise_floor(energy_j)
 
     def stop(self) -> None:
         with self._lock:
@@ -205,7 +213,8 @@ class FallbackMeter:
             self._take_final(source, self._release(source.backend, _left_s(deadline_s)))
             # Mid-switch, `source` is the failed one, bridged to now; the poller stops
             # whatever it was starting.
-            self._final_j = self._raise_floor(source.energy_j(self._clock()))
+            final_j = source.energy_j(self._clock())
+            self._final_j = None if final_j is None else self._raise_floor(final_j)
         self._stopped = True
 
     def describe(self) -> dict[str, Any]:
@@ -339,7 +348,9 @@ class FallbackMeter:
             if not stopping:
                 offset_j = 0.0
                 if previous is not None:  # the gap since the failure, at the failed power
-                    offset_j = max(self._floor_j, previous.energy_j(started_s))
+                    # (a gap of unknown power is counted from the last figure: noted in
+                    # the switch record)
+                    offset_j = max(self._floor_j, previous.energy_j(started_s) or 0.0)
                 trend = Trend.started_at(started_s)
                 self._source = _Source(candidate, offset_j, trend, polled_every_s, stale_after_s)
                 self._used.append(candidate)
@@ -369,7 +380,8 @@ class FallbackMeter:
     ) -> None:
         if reason is None:  # the first backend started cleanly: not a switch
             return
-        at_j = 0.0 if previous is None else self._raise_floor(previous.energy_j(self._clock()))
+        at_j = None if previous is None else previous.energy_j(self._clock())
+        at_j = self._floor_j if at_j is None else self._raise_floor(at_j)
         with self._lock:
             self._switches.append(
                 {"from": from_method, "to": to_method, "reason": reason, "at_j": at_j}
