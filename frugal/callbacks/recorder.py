@@ -18,16 +18,27 @@ class CurveRecorder(L.Callback):
         self.path = Path(path)
         self.resume = resume  # a resumed run appends to its curve; a fresh one starts anew
         self._metric_columns: list[str] | None = None
+        self._last_step: int | None = None  # the step of the last row written
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
+        self._write_row(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run shorter than one validation interval (or one that stopped between two) still
+        # leaves its final spending: one row, validation cells empty when none ran there.
+        if trainer.is_global_zero and self._last_step != trainer.global_step:
+            self._write_row(trainer, with_metrics=self._last_step is None)
+
+    def _write_row(self, trainer: L.Trainer, with_metrics: bool = True) -> None:
         metrics = {
             key: float(value)
             for key, value in trainer.callback_metrics.items()
-            if key.startswith("val/")
+            if key.startswith("val/") and with_metrics
         }
-        spent = self.budget.ledger.totals()
+        self._last_step = trainer.global_step
+        spent = self.budget.spent()
         row = {
             "step": trainer.global_step,
             "samples": spent["data_samples"],
