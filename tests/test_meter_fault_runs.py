@@ -38,7 +38,7 @@ def meter(backends, clock: Clock, **kwargs) -> FallbackMeter:
 def test_a_meter_that_cannot_start_makes_an_energy_budget_unenforceable(run_train):
     clock = Clock()
     trace = PowerTrace(clock, power_w=10.0)
-    result, objects = run_train(
+    result, _ = run_train(
         "budget.energy=20J",
         "trainer.max_steps=50",
         energy_meter=meter([RaisingBackend(trace, samples_before=None)], clock),

@@ -1,0 +1,74 @@
+"""kill -9 mid-run, then resume: what was spent after the last checkpoint stays spent, because
+the ledger is also kept beside the run (`ledger.json`, rewritten at every re-plan)."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+TINY = [
+    "data=synthetic",
+    "model=mlp_tiny",
+    "energy.backend=none",
+    "logger=none",
+    "trainer.enable_progress_bar=false",
+    "trainer.check_val_every_n_epoch=5",
+    "threads=1",
+]
+BUDGET = ["budget.data=64000", "trainer.max_steps=100000"]  # 2,000 steps of 32 samples
+
+
+def command(run_dir: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", "frugal.train", f"hydra.run.dir={run_dir}", *TINY, *overrides]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_spending_survives_kill_9_and_the_resumed_run_stays_within_the_budget(tmp_path, seed):
+    run_dir = tmp_path / "run"
+    last = run_dir / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen(
+        command(run_dir, *BUDGET), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (last.is_file() and (run_dir / "ledger.json").is_file()):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(random.Random(seed).uniform(0.2, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (run_dir / "result.json").exists()  # killed: no chance to write it
+    sidecar = json.loads((run_dir / "ledger.json").read_text())
+    at_kill = sidecar["spent"]["data_samples"]
+    ckpt_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+
+    resumed = subprocess.run(
+        command(run_dir, *BUDGET, f"ckpt_path={last}"),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["status"] == "budget_exhausted" and result["stopped_by"] == "data"
+    # The books continue from the larger of checkpoint and sidecar: everything the sidecar saw
+    # is charged, so the steps redone after the checkpoint are not spent twice from the budget.
+    assert at_kill <= result["spent"]["data_samples"] <= 64000
+    # All samples really trained on: the killed process's (up to its last sidecar write plus
+    # at most one re-plan interval of 10 steps it could not book) and the resumed process's
+    # (from the checkpoint's step on). Within the budget plus that one interval.
+    killed_steps_at_most = sidecar["step"] + 10
+    trained = 32 * (killed_steps_at_most + result["steps"] - ckpt_step)
+    assert trained <= 64000 + 10 * 32
