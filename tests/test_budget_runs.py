@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import os
@@ -12,6 +13,8 @@ from pathlib import Path
 import lightning as L
 import pytest
 from fakes.meters import FakeClock, FakeEnergyMeter, Work
+
+from frugal.budget.spec import ConfigError
 
 CONTRACT_KEYS = {
     "status",
@@ -161,7 +164,7 @@ def test_energy_budget_with_a_counter_stays_within_it_and_ends_the_schedule(run_
     assert result["energy"]["method"] == "fake" and result["energy"]["measured"] is True
     lrs = [lr for _, lr in sorted(logged_lrs(tmp_path).items())]
     assert lrs[0] == pytest.approx(0.01)
-    assert all(b <= a + 1e-15 for a, b in zip(lrs, lrs[1:], strict=False))  # never increases
+    assert all(b <= a + 1e-15 for a, b in itertools.pairwise(lrs))  # never increases
     assert lrs[-1] <= 0.02 * 0.01  # ends within 2 % of 0
 
 
@@ -211,12 +214,14 @@ def test_refuse_when_the_configured_run_does_not_fit(run_train):
     assert "budget.data allows 3 steps" in result["message"]
 
 
-def test_warn_never_stops_and_says_so_only_when_crossed(run_train):
+def test_warn_never_stops_and_says_so_only_when_crossed(run_train, tmp_path):
     result, _ = run_train("budget.data=100", "budget.on_exceed=warn", "trainer.max_steps=30")
     assert result["status"] == "budget_exhausted" and result["steps"] == 30
     assert result["stopped_by"] == "data"
-    # 35 steps is not a re-plan step; 3 × 32 = 96 samples ≤ 100 is not crossed: completed.
-    result, _ = run_train("budget.data=100", "budget.on_exceed=warn", "trainer.max_steps=3")
+    # 3 steps (not a re-plan step): 96 samples ≤ 100, never crossed: completed.
+    result, _ = run_train(
+        "budget.data=100", "budget.on_exceed=warn", "trainer.max_steps=3", out=tmp_path / "b"
+    )
     assert result["status"] == "completed" and result["stopped_by"] is None
 
 
@@ -320,9 +325,9 @@ def test_memory_budget_stops_on_resident_memory_growth(run_train):
     assert result["steps"] < 20
 
 
-def test_a_fresh_run_in_the_same_directory_starts_a_new_curve(run_train, tmp_path):
+def test_a_new_run_in_another_runs_directory_is_refused(run_train, tmp_path):
     run_train("trainer.max_steps=24")
-    run_train("trainer.max_steps=12", "scheduler=constant")
-    with (tmp_path / "curve.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert [int(r["step"]) for r in rows] == [12]
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="holds another run's outputs"):
+        run_train("trainer.max_steps=12", "scheduler=constant")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
