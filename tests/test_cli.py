@@ -1,13 +1,23 @@
-"""The command line as a user runs it: bad input, DDP ranks."""
+"""The command line as a user runs it: help, bad input, exit statuses, sweeps, DDP ranks.
+
+Bad input across every group is the corpus in test_config_corpus.py; here, what the command
+line itself does around it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import frugal.train
+from frugal.budget.spec import ConfigError
+from frugal.config import check_command_line
+from frugal.train import CONF_DIR
 
 TINY = [
     "data=synthetic",
@@ -19,54 +29,94 @@ TINY = [
 ]
 
 
-def frugal_train(tmp_path: Path, *overrides: str, timeout_s: float = 120):
+def frugal_train(tmp_path: Path, *overrides: str, timeout_s: float = 120, env=None):
     cmd = [sys.executable, "-m", "frugal.train", f"hydra.run.dir={tmp_path}", *TINY, *overrides]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp_path)
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp_path, env=env
+    )
 
 
-@pytest.mark.parametrize(
-    ("override", "names"),
-    [
-        ("budget.energy=-5J", "budget.energy='-5J'"),
-        ("budget.energy=5GB", "budget.energy='5GB'"),
-        ("budget.compute=lots", "budget.compute='lots'"),
-        ("budget.memory=0", "budget.memory=0"),
-        ("budget.oops=5", "budget.oops"),
-        ("+budget.oops=5", "budget.oops"),
-        ("budget.on_exceed=explode", "budget.on_exceed='explode'"),
-        ("budget.plan=maybe", "budget.plan='maybe'"),
-    ],
-)
-def test_bad_budget_exits_2_with_one_line(tmp_path, override, names):
-    done = frugal_train(tmp_path, override)
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("frugal-train: ") and names in lines[0]
-    assert "Traceback" not in done.stderr
-    assert not (tmp_path / "result.json").exists()
+def main_in_process(argv: list[str], monkeypatch, capsys) -> tuple[int | None, str, str]:
+    """(exit status, stdout, stderr) of `frugal-train argv`, without Hydra's job: it would
+    train (an accepted command line returns None)."""
+    monkeypatch.setattr(frugal.train, "_hydra_main", lambda: None)
+    capsys.readouterr()
+    try:
+        frugal.train.main(argv)
+        code = None
+    except SystemExit as exited:
+        code = exited.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_lists_groups_budget_units_and_exit_statuses(monkeypatch, capsys):
+    code, out, _ = main_in_process(["--help"], monkeypatch, capsys)
+    assert code is None
+    for text in ("budget.energy", "joules", "2kJ", "budget.memory", "bytes", "budget.on_exceed"):
+        assert text in out
+    for group in ("data:", "model:", "optimizer:", "scheduler:", "trainer:", "logger:"):
+        assert group in out
+    assert "mnist1d*" in out and "cnn*" in out  # defaults marked
+    assert "2 bad input" in out and "4 refused" in out and "143 SIGTERM" in out
 
 
 @pytest.mark.parametrize(
     ("overrides", "names"),
     [
+        (["budget.energy=-5J"], "budget.energy='-5J'"),
+        (["budget.compute=lots"], "budget.compute='lots'"),
+        (["budget.memory=0"], "budget.memory=0"),
+        (["budget.oops=5"], "budget.oops"),
+        (["+budget.oops=5"], "budget.oops"),
         (["budget.data=1k", "+trainer.min_steps=5"], "trainer.min_steps=5"),
         (["energy.backend=abacus"], "energy.backend='abacus'"),
         (["budget.energy=1kJ", "energy.backend=none"], "energy.backend='none'"),
         (["model.name=resnet9000"], "model.name='resnet9000'"),
     ],
 )
-def test_bad_config_exits_2_before_data_or_model(tmp_path, overrides, names):
-    done = frugal_train(tmp_path, *overrides)
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and names in lines[0], done.stderr
-    assert not (tmp_path / "result.json").exists()
+def test_bad_input_is_one_line_and_writes_nothing(overrides, names, tmp_path, monkeypatch, capsys):
+    argv = [f"hydra.run.dir={tmp_path / 'run'}", *TINY, *overrides]
+    code, _, err = main_in_process(argv, monkeypatch, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("frugal-train: ") and names in lines[0]
+    assert not (tmp_path / "run").exists()  # not even .hydra/
 
 
-def test_refused_run_exits_non_zero_with_one_line_and_a_result(tmp_path):
+def test_frugal_debug_shows_the_traceback_for_budget_keys_too(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FRUGAL_DEBUG", "1")
+    code, _, err = main_in_process([*TINY, "budget.energy=5GB"], monkeypatch, capsys)
+    assert code == 2
+    assert "Traceback" in err and "ConfigError" in err
+    assert err.strip().splitlines()[-1].startswith("frugal-train: budget.energy='5GB'")
+
+
+def test_a_subprocess_answers_bad_input_fast_without_a_traceback(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "FRUGAL_DEBUG"}
+    done = frugal_train(tmp_path, "model=nonexistent", env=env)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "model='nonexistent': no such option" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_hydra_flags_and_settings_still_work(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "frugal.train", "--cfg", "job", "model=mlp", "seed=3"],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "name: mlp" in done.stdout and "seed: 3" in done.stdout
+    for argv in (
+        ["hydra.job.chdir=false", "hydra/job_logging=disabled"],
+        ["hydra.output_subdir=null", f"hydra.run.dir={tmp_path / 'x'}"],
+    ):
+        check_command_line([*TINY, *argv], CONF_DIR)
+
+
+def test_refused_run_exits_4_with_one_line_and_a_result(tmp_path):
     done = frugal_train(tmp_path, "model=cnn", "budget.params=1000", "budget.plan=refuse")
-    assert done.returncode == 1
+    assert done.returncode == 4, done.stderr[-2000:]
     assert "refused" in done.stderr and "budget.params is 1000" in done.stderr
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "refused" and result["steps"] == 0
@@ -94,18 +144,60 @@ def test_two_cpu_ranks_stop_together_and_sum_their_samples(tmp_path):
     [
         (["budget.compute=1GFLOP,2GFLOP"], None),
         (["budget.data=range(100,300,100)"], None),
-        (["budget.energy=interval(1,2)"], None),  # Optuna's continuous range: left to Hydra
+        (
+            ["budget.energy=interval(1,2)", "energy.backend=auto"],
+            None,
+        ),  # Optuna's continuous range: both ends
+        (["model=mlp_tiny,cnn_tiny", "seed=0,1,2"], None),
         (["budget.compute=1GFLOP,-2"], "budget.compute=-2"),
-        (["budget.energy=choice(1kJ,5GB)"], "budget.energy='5GB'"),
-        (["+budget.oops=1"], "budget.oops: unknown budget key"),
+        (["budget.energy=choice(1kJ,5GB)", "energy.backend=auto"], "budget.energy='5GB'"),
+        (["+budget.oops=1"], "budget.oops"),
+        (["seed=0,1,-1"], "seed=-1"),
+        (["model=mlp_tiny,nonexistent"], "model='nonexistent'"),
+        (["model.kwargs.width_mult=interval(-1.0,2.0)", "model=mlp"], "width_mult=-1.0"),
     ],
 )
-def test_budget_sweeps_are_checked_element_by_element(argv, error):
-    from frugal.budget.spec import ConfigError
-    from frugal.train import precheck_argv
-
+def test_every_element_of_a_sweep_is_checked(argv, error, tmp_path):
+    argv = ["-m", f"hydra.sweep.dir={tmp_path}", *TINY, *argv]
     if error is None:
-        precheck_argv(argv)
+        check_command_line(argv, CONF_DIR)
         return
-    with pytest.raises(ConfigError, match=error.replace("(", r"\(").replace("+", r"\+")):
-        precheck_argv(argv)
+    with pytest.raises(ConfigError) as raised:
+        check_command_line(argv, CONF_DIR)
+    assert error in str(raised.value)
+
+
+def test_a_sweep_grid_in_the_config_is_checked_too(tmp_path):
+    """experiment=budgeted_schedules sweeps budget.compute and scheduler from its own file."""
+    argv = ["-m", f"hydra.sweep.dir={tmp_path}", "experiment=budgeted_schedules"]
+    check_command_line(argv, CONF_DIR)
+    with pytest.raises(ConfigError, match="scheduler"):
+        check_command_line([*argv, "hydra.sweeper.params.scheduler='budget_linear,nope'"], CONF_DIR)
+
+
+def test_a_sweep_without_multirun_is_one_line():
+    with pytest.raises(ConfigError, match="seed='0,1': a sweep needs --multirun"):
+        check_command_line([*TINY, "seed=0,1"], CONF_DIR)
+
+
+def test_checkpoints_sent_into_another_runs_directory_are_refused(tmp_path):
+    other = tmp_path / "other"
+    (other / "checkpoints").mkdir(parents=True)
+    (other / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    (other / "result.json").write_text("{}")
+    argv = [
+        f"hydra.run.dir={tmp_path / 'new'}",
+        *TINY,
+        f"callbacks.model_checkpoint.dirpath={other / 'checkpoints'}",
+    ]
+    with pytest.raises(ConfigError, match=r"callbacks\.model_checkpoint\.dirpath"):
+        check_command_line(argv, CONF_DIR)
+    argv = [f"hydra.run.dir={tmp_path / 'new'}", *TINY, f"trainer.default_root_dir={other}"]
+    with pytest.raises(ConfigError, match=r"trainer\.default_root_dir"):
+        check_command_line(argv, CONF_DIR)
+
+
+def test_a_run_directory_under_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        check_command_line([f"hydra.run.dir={tmp_path / 'file' / 'run'}", *TINY], CONF_DIR)

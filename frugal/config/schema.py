@@ -39,7 +39,7 @@ class Node(BaseModel):
 
 class TargetNode(Node):
     """A node Hydra instantiates: keys this model does not type are bound to the target's
-    signature (`frugal.config.check.bind_to_target`)."""
+    signature (`frugal.config.check.bind`)."""
 
     model_config = ConfigDict(strict=True, extra="allow", allow_inf_nan=False, frozen=True)
     target: str = Field(alias="_target_", description="an importable class or function")

@@ -1,0 +1,552 @@
+"""`check_config(cfg)`: the whole configuration checked before anything is built or written.
+
+In order, so that the first problem found is the one a user can act on:
+1. every value resolves (interpolations) and none is left `???`;
+2. each group against its schema (`frugal.config.schema`), `_target_` nodes bound to their
+   target's signature, model kwargs to the builder's;
+3. cross-checks: the budget (`BudgetSpec.from_config`, the unit parser), the energy node
+   (`EnergyConfig`) and that a named RAPL/NVML backend is present, the accelerator exists,
+   compression has a checkpoint, the model suits the data's task and shape;
+4. what needs reading: a data file, a checkpoint (their own modules check them);
+5. last, the output directory: never another run's (`frugal.config.rundir`).
+Every problem raises `ConfigError` with one line (`frugal.config.errors`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from pydantic import BaseModel, ValidationError, create_model
+
+from frugal.budget.spec import BudgetSpec, ConfigError
+from frugal.config import schema
+from frugal.config.errors import bad, from_validation_error
+from frugal.config.rundir import check_output_dirs
+from frugal.config.signatures import (
+    NotFound,
+    model_builder_signature,
+    model_names,
+    signature_of,
+)
+from frugal.meters.energy.config import EnergyConfig
+
+M = TypeVar("M", bound=BaseModel)
+
+# Arguments frugal passes itself when it builds a node: (key -> where they come from)
+PASSED_BY_FRUGAL = {
+    "trainer": {"callbacks": "the callbacks group", "logger": "the logger group"},
+    "data.kwargs": {"batch_size": "data.batch_size"},
+    "optimizer": {"params": "the model's parameters"},
+    "scheduler": {"optimizer": "the optimizer group"},
+    "model.kwargs": {"input_shape": "the data", "num_classes": "the data"},
+}
+GENERIC_DATA = ("synthetic", "files")  # sources whose shape is the user's: any model may fit
+
+
+@dataclass
+class Checked:
+    """What start-up validation produced, before anything expensive is built."""
+
+    budget: BudgetSpec
+    energy: EnergyConfig
+
+
+def check_config(
+    cfg: DictConfig | Mapping[str, Any],
+    meter_given: bool = False,
+    output_key: str = "paths.output_dir",
+) -> Checked:
+    """Every check that can run before data and model exist; raises ConfigError.
+
+    `meter_given`: the caller brings its own energy meter (the configured backend is not used);
+    `output_key`: how the output directory is named in an error (`hydra.run.dir` on the
+    command line)."""
+    node = plain(cfg)
+    node.pop("hydra", None)
+    validated(schema.TopLevel, node, "")
+    check_paths(node["paths"])
+    check_data(node["data"])
+    check_model(node["model"])
+    check_target("optimizer", node["optimizer"], schema.OPTIMIZERS, schema.Partial)
+    if node.get("scheduler"):  # {} (scheduler=constant) and null: no scheduler
+        check_target("scheduler", node["scheduler"], schema.SCHEDULERS, schema.Partial)
+    if node.get("sparsity") is not None:
+        check_target("sparsity", node["sparsity"], schema.SPARSITY, schema.TargetNode)
+    if node.get("compress") is not None:
+        check_compress(node["compress"])
+    check_trainer(node["trainer"])
+    check_entries("callbacks", node.get("callbacks"), schema.CALLBACKS)
+    check_entries("logger", node.get("logger"), schema.LOGGERS)
+    budget = BudgetSpec.from_config(node.get("budget"))
+    energy = check_energy(node.get("energy") or {})
+    cross_check(node, budget, energy, meter_given)
+    check_contents(cfg, node)
+    check_output_dirs(node, output_key)
+    return Checked(budget, energy)
+
+
+# ---- 1. resolve ------------------------------------------------------------------------------
+def plain(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """`cfg` as plain Python values, interpolations resolved; one line for a value that does
+    not resolve or is left `???`."""
+    if not isinstance(cfg, DictConfig):
+        return dict(cfg)
+    unresolved = {
+        k: v for k, v in OmegaConf.to_container(cfg, resolve=False).items() if k != "hydra"
+    }
+    missing = _first_missing(unresolved, "")
+    if missing is not None:  # before resolving: an interpolation of it would name another key
+        raise bad(missing, ..., "not set (???)", f"a value, e.g. {missing}=...")
+    resolved: dict[str, Any] = {}
+    for name in cfg:
+        if name == "hydra":
+            continue
+        try:
+            value = cfg[name]
+            if isinstance(value, DictConfig | ListConfig):
+                value = OmegaConf.to_container(value, resolve=True)
+            resolved[name] = value
+        except OmegaConfBaseException as err:
+            key = getattr(err, "full_key", None) or name
+            problem = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raw = _at(unresolved, key)
+            if "Missing mandatory value" in problem:
+                raise bad(key, ..., "not set (???)", f"a value, e.g. {key}=...") from err
+            raise bad(key, raw, f"cannot be resolved ({problem})", "a value or ${...}") from err
+    return resolved
+
+
+def _at(node: Any, key: str) -> Any:
+    """The value at dotted `key` of nested dicts and lists, `...` where there is none."""
+    for part in key.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return ...
+    return node
+
+
+def _first_missing(node: Any, prefix: str) -> str | None:
+    if node == "???":
+        return prefix
+    if isinstance(node, dict):
+        for name, value in node.items():
+            found = _first_missing(value, f"{prefix}.{name}" if prefix else str(name))
+            if found:
+                return found
+    return None
+
+
+# ---- 2. groups -------------------------------------------------------------------------------
+def validated(model: type[M], node: Any, prefix: str) -> M:
+    if not isinstance(node, dict):
+        raise bad(prefix, node, "not a group of keys", _group_form(prefix))
+    try:
+        return model.model_validate(node)
+    except ValidationError as err:
+        raise from_validation_error(err, model, prefix, node) from None
+
+
+def _group_form(prefix: str) -> str:
+    info = schema.TopLevel.model_fields.get(prefix)
+    return info.description if info is not None and info.description else "a group of keys"
+
+
+def check_paths(node: Any) -> None:
+    validated(schema.Paths, node, "paths")
+
+
+def check_data(node: Any) -> None:
+    if isinstance(node, dict) and "_target_" in node and "source" not in node:
+        own = validated(schema.OwnData, node, "data")
+        arguments = own.kwargs or {}
+        bind("data.kwargs", arguments, own.target, _target_signature("data", own.target))
+        return
+    validated(schema.Data, node, "data")
+    check_target("data.source", node["source"], schema.SOURCES, schema.TargetNode)
+    if data_task(node) == "mnist1d" and _dataset_args(node["source"]):
+        from mnist1d.data import get_dataset_args  # its generator's arguments, only when set
+
+        accepted = sorted(vars(get_dataset_args()))
+        for name in sorted(_dataset_args(node["source"])):
+            if name not in accepted:
+                raise bad(
+                    f"data.source.{name}",
+                    node["source"][name],
+                    "not an mnist1d dataset argument",
+                    f"one of {_few(accepted)}",
+                )
+
+
+def check_target(
+    prefix: str, node: Any, known: dict[str, type[schema.TargetNode]], default: type
+) -> None:
+    """A node Hydra instantiates: typed where frugal knows the target, and every key an
+    argument of the target."""
+    if not isinstance(node, dict):
+        raise bad(prefix, node, "not a group of keys", _group_form(prefix.split(".")[0]))
+    target = node.get("_target_")
+    if not isinstance(target, str) or not target:
+        raise bad(f"{prefix}._target_", target, "missing", "an importable class or function")
+    model = known.get(target, default)
+    validated(model, node, prefix)
+    typed = {info.alias or name for name, info in model.model_fields.items()}
+    arguments = {k: v for k, v in node.items() if k not in typed and k not in schema.HYDRA_KEYS}
+    if arguments or target not in known:
+        signature = _target_signature(prefix, target)
+        bind(prefix, arguments, target, signature, given=None if node.get("_partial_") else typed)
+
+
+def _target_signature(prefix: str, target: str) -> inspect.Signature:
+    try:
+        return signature_of(target)
+    except NotFound as err:
+        raise bad(
+            f"{prefix.removesuffix('.kwargs')}._target_",
+            target,
+            f"cannot be imported ({err})",
+            "an importable class or function (PYTHONPATH=. for a module in this directory)",
+        ) from None
+
+
+def bind(
+    prefix: str,
+    arguments: dict[str, Any],
+    what: str,
+    signature: inspect.Signature,
+    given: set[str] | None = None,
+) -> None:
+    """Every key of `arguments` is an argument of `what` (a target or a model) that frugal
+    does not pass itself. With `given` (the keys set besides `arguments`), every argument
+    without a default must be set."""
+    passed = PASSED_BY_FRUGAL.get(prefix, {})
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = [
+        name
+        for name, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and name not in passed
+    ]
+    for name, value in arguments.items():
+        if name in passed:
+            raise bad(
+                f"{prefix}.{name}", value, f"set by frugal from {passed[name]}", "no such key"
+            )
+        if name not in params and not takes_any:
+            expected = (
+                f"one of {_few(accepted)}" if accepted else f"no arguments ({what} takes none)"
+            )
+            raise bad(f"{prefix}.{name}", value, f"not an argument of {what}", expected)
+    if given is None:
+        return
+    for name in accepted:
+        if params[name].default is inspect.Parameter.empty and name not in {*arguments, *given}:
+            raise bad(f"{prefix}.{name}", ..., f"missing, {what} needs it", "a value")
+
+
+def _few(names: list[str], most: int = 12) -> str:
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "") if names else "(none)"
+
+
+def check_model(node: Any) -> None:
+    if isinstance(node, dict) and node.get("_target_") is not None:
+        validated(schema.OwnModel, node, "model")
+        return  # imported and bound by the registry's own check (check_contents)
+    model = validated(schema.Model, node, "model")
+    signature = model_builder_signature(model.name)
+    if signature is None:
+        raise bad(
+            "model.name",
+            model.name,
+            "not a registered model",
+            f"one of {_few(model_names(), 30)}, or model=own model._target_=pkg.module.Net",
+        )
+    kwargs = model.kwargs or {}
+    bind("model.kwargs", kwargs, f"model {model.name}", signature)
+    validated(_kwargs_schema(model.name, signature), kwargs, "model.kwargs")
+
+
+def _kwargs_schema(name: str, signature: inspect.Signature) -> type[BaseModel]:
+    """A pydantic model of the builder's keyword arguments: frugal's shared ranges
+    (`schema.MODEL_KWARGS`) where the name is known, else the annotation's type."""
+    fields: dict[str, Any] = {}
+    for param in signature.parameters.values():
+        if param.name in PASSED_BY_FRUGAL["model.kwargs"] or param.kind in (
+            inspect.Parameter.VAR_KEYWORD,
+            inspect.Parameter.VAR_POSITIONAL,
+        ):
+            continue
+        if param.name in schema.MODEL_KWARGS:
+            kind, expected, constraints = schema.MODEL_KWARGS[param.name]
+        else:
+            kind, expected = schema.ANNOTATIONS.get(str(param.annotation), (Any, "a value"))
+            constraints = {}
+        if param.default is None and kind is not Any:
+            kind = kind | None
+        fields[param.name] = (kind, schema.key(None, expected, **constraints))
+    extra = (
+        "allow"
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+        else "forbid"
+    )
+    return create_model(  # type: ignore[call-overload]
+        f"{name}_kwargs",
+        __config__=schema.ConfigDict(strict=True, extra=extra, allow_inf_nan=False),
+        **fields,
+    )
+
+
+def check_compress(node: Any) -> None:
+    if not isinstance(node, dict):
+        raise bad("compress", node, "not a group of keys", "compress=svd or compress=prune")
+    method = node.get("method")
+    if method not in schema.COMPRESSION:
+        raise bad(
+            "compress.method", method, "not an accepted value", " or ".join(schema.COMPRESSION)
+        )
+    validated(schema.COMPRESSION[method], node, "compress")
+
+
+def check_trainer(node: Any) -> None:
+    """Typed as Lightning's Trainer whatever the `_target_` (a subclass takes the same
+    arguments); another target must import, and keys beyond those typed bind to it."""
+    check_target("trainer", node, schema.TRAINERS, schema.Trainer)
+
+
+def check_entries(group: str, node: Any, known: dict[str, type[schema.TargetNode]]) -> None:
+    """A keyed dict of nodes (`callbacks.<name>`, `logger.<name>`); `<name>: null` is off."""
+    if node is None:
+        return
+    if not isinstance(node, dict):
+        raise bad(group, node, "not a group of keys", _group_form(group))
+    for name, entry in node.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, dict) or "_target_" not in entry:
+            raise bad(
+                f"{group}.{name}", entry, "not a node to build", "null, or a node with _target_"
+            )
+        check_target(f"{group}.{name}", entry, known, schema.TargetNode)
+
+
+def check_energy(node: dict[str, Any]) -> EnergyConfig:
+    names = {field.name for field in dataclasses.fields(EnergyConfig)}
+    for key, value in node.items():
+        if key not in names:
+            raise bad(f"energy.{key}", value, "unknown key", f"one of {', '.join(sorted(names))}")
+    try:
+        return EnergyConfig(**node)
+    except (TypeError, ValueError) as err:
+        setting, _, rest = str(err).splitlines()[0].partition(": ")
+        if rest.startswith("expected"):  # EnergyConfig's own "key=value: expected ..."
+            raise ConfigError(f"{setting}: not accepted; {rest}") from None
+        raise ConfigError(str(err).splitlines()[0]) from None
+
+
+# ---- 3. cross-checks -------------------------------------------------------------------------
+def cross_check(
+    node: dict[str, Any], budget: BudgetSpec, energy: EnergyConfig, meter_given: bool
+) -> None:
+    trainer = node["trainer"]
+    for key in ("min_epochs", "min_steps"):
+        value = trainer.get(key)
+        if budget.is_hard and value:
+            raise bad(
+                f"trainer.{key}",
+                value,
+                "Lightning ignores a stop until it is met, so it cannot "
+                "be combined with an enforced budget",
+                "null or 0",
+            )
+    wants_energy = {"energy_j", "carbon_g"} & set(budget.enforced())
+    if not meter_given:
+        if energy.backend == "none" and wants_energy:
+            raise bad(
+                "energy.backend",
+                "none",
+                "an energy or carbon budget needs an energy meter",
+                "auto, rapl, nvml or codecarbon",
+            )
+        check_energy_backend(energy)
+    if node.get("compress") is not None and not node.get("ckpt_path"):
+        raise bad(
+            "compress",
+            node["compress"].get("method"),
+            "needs a trained model to compress",
+            "ckpt_path=<run>/checkpoints/last.ckpt as well",
+        )
+    check_accelerator(trainer)
+    checkpointing = trainer.get("enable_checkpointing")
+    if checkpointing is False and any(
+        (entry or {}).get("_target_", "").endswith("ModelCheckpoint")
+        for entry in (node.get("callbacks") or {}).values()
+    ):
+        raise bad(
+            "trainer.enable_checkpointing",
+            False,
+            "the callbacks group saves checkpoints",
+            "true, or callbacks.model_checkpoint=null as well",
+        )
+    for name, entry in (node.get("logger") or {}).items():
+        package = schema.LOGGER_PACKAGES.get((entry or {}).get("_target_"))
+        if package and importlib.util.find_spec(package[0]) is None:
+            raise bad(
+                f"logger.{name}",
+                entry["_target_"],
+                f"needs the {package[0]} package",
+                f"pip install {package[1]}, or logger=csv",
+            )
+    check_task(node)
+
+
+def check_energy_backend(energy: EnergyConfig) -> None:
+    """An energy backend named explicitly must be readable here (auto and codecarbon always
+    have a fallback). Probed the way the meter will build it, without starting anything."""
+    from frugal.meters.energy.backend import BackendUnavailable
+
+    try:
+        if energy.backend == "rapl":
+            from frugal.meters.energy.rapl import RaplBackend
+
+            RaplBackend(energy.rapl_root)
+        elif energy.backend == "nvml":
+            from frugal.meters.energy.nvml import NvmlBackend, default_gpu_indices
+
+            indices = energy.gpu_indices
+            NvmlBackend(indices if indices is not None else default_gpu_indices(0))
+    except BackendUnavailable as err:
+        raise bad(
+            "energy.backend",
+            energy.backend,
+            f"not readable here ({err})",
+            "auto (the best meter this machine has), codecarbon or none",
+        ) from None
+
+
+def check_accelerator(trainer: dict[str, Any]) -> None:
+    accelerator, devices = trainer.get("accelerator"), trainer.get("devices")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise bad(
+                "trainer.accelerator", accelerator, "no CUDA GPU on this machine", "cpu or auto"
+            )
+        wanted = len(devices) if isinstance(devices, list) else devices
+        if isinstance(wanted, int) and wanted > count:
+            raise bad(
+                "trainer.devices",
+                devices,
+                f"this machine has {count} GPU(s)",
+                f"1..{count}, -1 or auto",
+            )
+    elif accelerator == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise bad(
+                "trainer.accelerator", accelerator, "no Apple GPU on this machine", "cpu or auto"
+            )
+
+
+def data_task(data: dict[str, Any]) -> str | None:
+    target = (data.get("source") or {}).get("_target_", "")
+    return target.rpartition(".")[2] if target.startswith("frugal.data.sources.") else None
+
+
+def check_task(node: dict[str, Any]) -> None:
+    """A model built for one benchmark is not trained on another (`data=digits model=cnn`):
+    generic data (synthetic, files) takes any model that fits its shape."""
+    task, data = node["model"].get("task"), data_task(node["data"])
+    if task and data and data not in GENERIC_DATA and data != task:
+        raise bad(
+            "model.task",
+            task,
+            f"model={node['model'].get('name')} is built for {task}, not for data={data}",
+            f"data={task}, or a model whose task is {data}",
+        )
+
+
+# ---- 4. contents -----------------------------------------------------------------------------
+STATIC_SHAPES = {"mnist1d": ((40,), 10), "digits": ((1, 8, 8), 10)}  # (one sample, classes)
+
+
+def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) -> None:
+    """Checks that read files or import the user's code; each lives with what it checks
+    (`frugal.data.build`, `frugal.checkpoint`, `frugal.models.registry`)."""
+    cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(node)
+    shape = None
+    if "_target_" in node["data"] or data_task(node["data"]) == "files":
+        from frugal.data.build import check_source  # reads a data file once, in full
+
+        check_source(cfg.data)
+        if data_task(node["data"]) == "files":
+            from frugal.data.files import files
+
+            splits = files(**{k: v for k, v in node["data"]["source"].items() if k != "_target_"})
+            shape = (splits.input_shape, splits.num_classes)
+    if node.get("ckpt_path"):
+        from frugal.checkpoint import check_checkpoint
+
+        check_checkpoint(cfg)
+    if node["model"].get("_target_") is not None:
+        from frugal.models.registry import build_model, check_model_config
+
+        check_model_config(cfg.model)
+        shape = shape or data_shape(node["data"])
+        if shape is not None:  # the user's model, built once for the data: runs on zeros
+            build_model(cfg.model, *shape)
+    elif "_target_" not in node["data"]:
+        check_model_fits(node["model"], shape or data_shape(node["data"]))
+
+
+def _dataset_args(source: dict[str, Any]) -> set[str]:
+    """Keys beyond a source's typed ones (mnist1d's generator arguments change its shape)."""
+    model = schema.SOURCES.get(source.get("_target_", ""))
+    typed = {info.alias or name for name, info in model.model_fields.items()} if model else set()
+    return set(source) - typed - set(schema.HYDRA_KEYS)
+
+
+def data_shape(data: dict[str, Any]) -> tuple[tuple[int, ...], int] | None:
+    """(one sample's shape, classes) of frugal's own sources, known without building them."""
+    task, source = data_task(data), data.get("source") or {}
+    if task == "synthetic":
+        return (source.get("features", 16),), source.get("num_classes", 4)
+    if task in STATIC_SHAPES and not _dataset_args(source):
+        return STATIC_SHAPES[task]
+    return None
+
+
+def check_model_fits(model: dict[str, Any], shape: tuple | None) -> None:
+    """Build the model for the data's shape on the meta device (no memory, no arithmetic): a
+    depth the input cannot take, or a 2D CNN on flat features, is found before any work."""
+    if shape is None:
+        return
+    import torch
+
+    from frugal.models import create_model
+
+    input_shape, classes = shape
+    try:
+        with torch.device("meta"):
+            create_model(model["name"], input_shape, classes, **(model.get("kwargs") or {}))
+    except ValueError as err:
+        raise bad(
+            "model",
+            model["name"],
+            f"cannot be built for data of shape {tuple(input_shape)} ({str(err).splitlines()[0]})",
+            "a model and model.kwargs that fit the data",
+        ) from None
+    except Exception:  # an operation the meta device lacks: the real build will tell
+        return

@@ -1,0 +1,268 @@
+"""`frugal-train`'s command line, checked before Hydra runs anything.
+
+Hydra writes `.hydra/` into the run directory before the task function starts, so a check made
+inside the job would be too late to leave an earlier run untouched. `check_command_line`
+therefore composes the configuration itself (Hydra's compose API, the same config search path
+and overrides), turns Hydra's own errors into the one-line form, and runs `check_config` on
+the result; in a multirun, on every element of every sweep. Only then does `@hydra.main` run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import IntervalSweep, Override
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
+
+from frugal.budget.spec import ConfigError
+from frugal.config.check import check_config
+from frugal.config.errors import bad
+
+# Flags after which Hydra does not train: nothing to check (it prints, completes, or explains).
+NO_RUN_FLAGS = ("hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
+MAX_COMBINATIONS = 32  # a larger sweep is checked one element at a time around its first job
+OVERRIDE_FORM = "key=value, with a value that has spaces or special characters quoted: key='a b'"
+
+
+def check_command_line(argv: list[str], config_dir: str, config_name: str = "train") -> None:
+    """Raise ConfigError (one line) for anything wrong on `argv`; return when Hydra may run."""
+    args = parse_flags(argv)
+    if any(getattr(args, flag, None) for flag in NO_RUN_FLAGS):
+        return
+    overrides = [parse_override(text) for text in args.overrides]
+    if args.config_dir:
+        overrides.append(
+            parse_override(f"hydra.searchpath=[{_quoted('file://' + args.config_dir)}]")
+        )
+    primary = str(Path(args.config_path).absolute()) if args.config_path else config_dir
+    name = args.config_name or config_name
+    with initialize_config_dir(config_dir=primary, version_base="1.3", job_name="train"):
+        if not args.multirun:
+            single = [o for o in overrides if o.is_sweep_override()]
+            if single:
+                o = single[0]
+                raise bad(
+                    o.get_key_element(),
+                    _value_text(o),
+                    "a sweep needs --multirun",
+                    f"-m {o.input_line}, or one value",
+                )
+            cfg = composed(name, overrides)
+            _check(cfg, job_num=None)
+            return
+        for job_num, combination in enumerate(sweep_combinations(name, overrides)):
+            _check(composed(name, combination), job_num=job_num)
+
+
+def _check(cfg: DictConfig, job_num: int | None) -> None:
+    key = "hydra.run.dir" if job_num is None else "hydra.sweep.dir"
+    set_output_dir(cfg, job_num, key)
+    if cfg.get("ckpt_path") or cfg.get("resume"):
+        from frugal.checkpoint import resolve_resume  # the run's own configuration, restored
+
+        cfg = resolve_resume(cfg)
+    check_config(cfg, output_key=key)
+
+
+# ---- flags and overrides ---------------------------------------------------------------------
+def parse_flags(argv: list[str]) -> Any:
+    """Hydra's own flags (`-m`, `--cfg`, `-cd` ...), parsed by Hydra's own parser."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+
+    def error(message: str) -> None:
+        raise ConfigError(
+            f"{message}; expected key=value overrides and Hydra's flags (frugal-train --help)"
+        )
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser.parse_args(argv)
+
+
+def parse_override(text: str) -> Override:
+    try:
+        return OverridesParser.create().parse_overrides([text])[0]
+    except HydraException as err:
+        key, _, value = text.partition("=")
+        odd = next((c for c in text if not c.isascii() or not c.isprintable()), None)
+        if odd is not None:
+            problem = f"holds {odd!r} (U+{ord(odd):04X}), which Hydra's override syntax rejects"
+            expected = "plain ASCII, or the value quoted: key='...'"
+        else:
+            problem = f"Hydra cannot parse it ({_first_line(err)})"
+            expected = OVERRIDE_FORM
+        name = key.lstrip("+~").strip()
+        if "=" not in text or not name:
+            raise bad(text, ..., problem, expected) from None
+        raise bad(name, value, problem, expected) from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("See https", "^"))]
+    return lines[0] if lines else type(err).__name__
+
+
+def _value_text(override: Override) -> str:
+    return override.input_line.partition("=")[2] if override.input_line else ""
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# ---- composition -----------------------------------------------------------------------------
+def composed(config_name: str, overrides: list[Override]) -> DictConfig:
+    """The configuration Hydra would build; its errors as one line naming the override."""
+    lines = [o.input_line for o in overrides]
+    try:
+        return compose(config_name, overrides=lines, return_hydra_config=True)
+    except Exception as err:  # Hydra raises ValueError and others besides its own errors
+        raise hydra_error(err, overrides, config_name) from None
+
+
+def hydra_error(err: BaseException, overrides: list[Override], config_name: str) -> ConfigError:
+    """Hydra's composition errors (several lines each) as the one-line form."""
+    text = str(err)
+    by_key = {o.key_or_group: o for o in overrides}
+    if isinstance(err, MissingConfigException):
+        found = re.search(r"Could not find '([^']+)'", text)
+        if found:
+            group, _, option = found.group(1).rpartition("/")
+            options = re.findall(r"^\t(\S+)$", text.split("Config search path")[0], re.M)
+            expected = f"one of {', '.join(options)}" if options else "an existing option"
+            override = by_key.get(group)
+            value = _value_text(override) if override else option
+            return bad(group or found.group(1), value, "no such option", expected)
+    for pattern, problem, expected in _COMPOSITION_ERRORS:
+        found = re.search(pattern, text)
+        if found:
+            key = found.group(1)
+            override = by_key.get(key)
+            value = _value_text(override) if override else ...
+            return bad(key, value, problem, expected.format(key=key, value=value))
+    cause = err.__cause__ or err
+    culprit = next((o for o in overrides if o.input_line and o.input_line in text), None)
+    culprit = culprit or _culprit(overrides, config_name)
+    if culprit is not None:
+        return bad(
+            culprit.get_key_element(),
+            _value_text(culprit),
+            f"rejected by Hydra ({_first_line(cause)})",
+            "a value of the type Hydra expects (frugal-train --cfg all)",
+        )
+    return ConfigError(f"configuration: {_first_line(err)}; expected {OVERRIDE_FORM}")
+
+
+def _culprit(overrides: list[Override], config_name: str) -> Override | None:
+    """The first override that fails on its own (for an error that does not name it)."""
+    for override in overrides:
+        try:
+            compose(config_name, overrides=[override.input_line], return_hydra_config=True)
+        except Exception:
+            return override
+    return None
+
+
+_COMPOSITION_ERRORS = (
+    (
+        r"Could not override '([^']+)'",
+        "unknown key",
+        "a key of the configuration (frugal-train --cfg job lists them), or +{key}=... to add one",
+    ),
+    (
+        r"Could not append to config. An item is already at '([^']+)'",
+        "already set (+ adds a new key)",
+        "{key}=... without the +",
+    ),
+    (
+        r"Could not delete from config. '([^']+)' does not exist",
+        "no such key to delete",
+        "~ before an existing key",
+    ),
+    (
+        r"Error merging override ([^=\s]+)=",
+        "not of the type Hydra declares",
+        "a value of the declared type (frugal-train --cfg hydra shows it)",
+    ),
+)
+
+
+def set_output_dir(cfg: DictConfig, job_num: int | None, key: str) -> None:
+    """Fill `hydra.runtime.output_dir` as Hydra will (run: `hydra.run.dir`; multirun:
+    `hydra.sweep.dir/hydra.sweep.subdir` of job `job_num`), so `${paths.output_dir}`
+    resolves to the directory the run would write into."""
+    if job_num is not None:
+        with read_write(cfg.hydra.job), open_dict(cfg.hydra.job):
+            cfg.hydra.job.num = job_num
+            cfg.hydra.job.id = str(job_num)
+    HydraConfig.instance().set_config(cfg)
+    try:
+        if job_num is None:
+            output_dir = Path(str(cfg.hydra.run.dir))
+        else:
+            output_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+    except OmegaConfBaseException as err:
+        raw = OmegaConf.to_container(cfg.hydra, resolve=False)
+        where = "run" if job_num is None else "sweep"
+        raise bad(
+            key, raw[where]["dir"], f"cannot be resolved ({_first_line(err)})", "a directory path"
+        ) from None
+    with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
+        cfg.hydra.runtime.output_dir = str(output_dir.absolute())
+    HydraConfig.instance().set_config(cfg)
+
+
+# ---- sweeps ----------------------------------------------------------------------------------
+def sweep_combinations(config_name: str, overrides: list[Override]) -> Iterator[list[Override]]:
+    """The overrides of each job to check: every job of a small sweep, else the first job and
+    each other element of each sweep on top of it (a wrong value is then found, a wrong pair
+    of values is left to the job)."""
+    fixed = [o for o in overrides if not o.is_sweep_override()]
+    sweeps = [(o.get_key_element(), elements(o)) for o in overrides if o.is_sweep_override()]
+    first = [*fixed, *(values[0] for _, values in sweeps if values)]
+    base = composed(config_name, first)
+    swept = {key.lstrip("+~") for key, _ in sweeps}
+    for key, value in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items():
+        if key not in swept:  # the command line wins over the config's grid
+            sweeps.append((key, elements(parse_override(f"{key}={value}"))))
+    sweeps = [(key, values) for key, values in sweeps if values]
+    total = 1
+    for _, values in sweeps:
+        total *= len(values)
+    if total <= MAX_COMBINATIONS:
+        for chosen in itertools.product(*(values for _, values in sweeps)):
+            yield [*fixed, *chosen]
+        return
+    firsts = [values[0] for _, values in sweeps]
+    yield [*fixed, *firsts]
+    for i, (_, values) in enumerate(sweeps):
+        for value in values[1:]:
+            yield [*fixed, *firsts[:i], value, *firsts[i + 1 :]]
+
+
+def elements(override: Override) -> list[Override]:
+    """One plain override per element of a sweep; an interval gives its two ends; a sweep
+    Hydra can only expand with its config loader (glob) gives none (left to Hydra)."""
+    if not override.is_sweep_override():
+        return [override]
+    key = override.get_key_element()
+    value = override.value()
+    if isinstance(value, IntervalSweep):
+        texts = [str(value.start), str(value.end)]
+    else:
+        try:
+            texts = list(override.sweep_string_iterator())
+        except (HydraException, AttributeError, TypeError):
+            return []
+    return [parse_override(f"{key}={text}") for text in texts]
