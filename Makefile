@@ -49,6 +49,8 @@ benchmarks: $(STAMP)  ## the measurements quoted in README (several minutes; run
 	$(BIN)/python benchmarks/train_overhead.py --pairs 3
 	$(BIN)/python benchmarks/energy_overhead.py --pairs 5
 	$(BIN)/python benchmarks/architectures.py
+	$(BIN)/python benchmarks/enforcement_overhead.py --pairs 3
+	$(BIN)/python benchmarks/budget_precision.py --n 10 --energy-range 40 400
 
 # The studies in experiments/: each run.sh writes only to outputs/experiments/<study>/; the
 # committed tables and plots change only here. STUDY=<name> picks one.
