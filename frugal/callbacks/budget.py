@@ -225,11 +225,7 @@ class BudgetCallback(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._signals.install()  # after Lightning installed its own handlers at the start of fit
         self._agreement = RankAgreement(trainer.strategy, trainer.world_size)
-        world = trainer.world_size
-        x, y = trainer.strategy.batch_to_device(next(iter(trainer.train_dataloader)))
-        step_flop = train_step_flops(pl_module, x, y, pl_module.loss_fn)
-        self.train_flop_per_sample = step_flop / len(y)
-        self._step_cost = {"data_samples": float(len(y) * world), "compute_flop": step_flop * world}
+        self.remeasure(trainer, pl_module)
         self._memory = PeakMemoryMeter(pl_module.device)
         self._memory.start()
         self._charge_sidecar(trainer)
@@ -273,6 +269,22 @@ class BudgetCallback(L.Callback):
                 self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
                 return
         self._decide(trainer, local_request=0)
+
+    def remeasure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Measure one training step's FLOPs and samples (all ranks) — at the start, and again
+        by any callback that changes the model's shapes mid-run (structured pruning), so the
+        plan and the books follow the new model from the next step."""
+        x, y = trainer.strategy.batch_to_device(next(iter(trainer.train_dataloader)))
+        measure = getattr(pl_module, "step_flops", None)  # a module may count extra work
+        step_flop = (
+            measure(x, y) if measure else train_step_flops(pl_module, x, y, pl_module.loss_fn)
+        )
+        self.train_flop_per_sample = step_flop / len(y)
+        world = trainer.world_size
+        self._step_cost = {"data_samples": float(len(y) * world), "compute_flop": step_flop * world}
+        if self._started and self._count_params is not None:
+            self.params_effective = self._count_params(pl_module)
+            self.ledger.book("params", self.params_effective)
 
     def _charge_sidecar(self, trainer: L.Trainer) -> None:
         """After a hard kill the checkpoint is older than the spending: charge the larger."""
