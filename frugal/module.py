@@ -1,10 +1,11 @@
-"""The LightningModule that wraps any backbone: cross-entropy, torchmetrics accuracy for
-train/val/test, optimizer and LR scheduler built from Hydra partials."""
+"""The LightningModule that wraps any backbone: cross-entropy (or a distillation loss, with a
+teacher: `frugal.distill`), torchmetrics accuracy for train/val/test, optimizer and LR scheduler
+built from Hydra partials."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -12,7 +13,11 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
+from frugal.meters.flops import forward_flops, train_step_flops
 from frugal.schedules import BudgetLR
+
+if TYPE_CHECKING:
+    from frugal.distill import Distillation
 
 
 class FrugalModule(L.LightningModule):
@@ -22,9 +27,13 @@ class FrugalModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         num_classes: int,
         scheduler: Callable[..., Any] | None = None,
+        distillation: Distillation | None = None,
     ):
         super().__init__()
         self.backbone = backbone
+        # A plain object, not a submodule: the teacher stays out of parameters(), state_dict()
+        # and DDP; `_apply` moves it along with the student.
+        self.distillation = distillation
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
@@ -38,10 +47,28 @@ class FrugalModule(L.LightningModule):
     def loss_fn(self, logits: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(logits, y)
 
+    def step_flops(self, x: Tensor, y: Tensor) -> int:
+        """FLOPs of one training step on batch (x, y), as the budget books them: the model's
+        forward and backward, plus the teacher's forward when distilling."""
+        flop = train_step_flops(self, x, y, self.loss_fn)
+        if self.distillation is not None:
+            flop += forward_flops(self.distillation.teacher, x)
+        return flop
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> FrugalModule:
+        # .to(device), .double(), … reach every submodule through here; the teacher is not one.
+        super()._apply(fn, *args, **kwargs)
+        if self.distillation is not None:
+            self.distillation.teacher._apply(fn)
+        return self
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
-        loss = self.loss_fn(logits, y)
+        if self.distillation is None:
+            loss = self.loss_fn(logits, y)
+        else:
+            loss = self.distillation.loss(logits, x, y)
         self._last_loss = loss.detach()
         # Logging through Lightning costs about as much as a small model's step, so only on the
         # steps the logger writes; train/acc is that batch's accuracy.
@@ -64,16 +91,13 @@ class FrugalModule(L.LightningModule):
         self._evaluate(batch, "test", self.test_acc)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # After backward (and DDP's gradient all-reduce, so every rank sees the same): a
-        # non-finite loss or gradient skips this update, keeping the weights finite, and the
-        # budget callback ends the run on this step with status `diverged`.
-        checked = [p.grad for p in self.parameters() if p.grad is not None]
-        if self._last_loss is not None:
-            checked.append(self._last_loss)
-        if not checked:
-            return
-        norms = torch.stack(torch._foreach_norm(checked))
-        if not bool(torch.isfinite(norms).all()):
+        # A non-finite loss skips this update, keeping the weights finite, and the budget
+        # callback ends the run on this step (agreed by every rank) with status `diverged`.
+        # One check of one scalar per step; a non-finite gradient under a finite loss shows up
+        # as a non-finite loss one step later, and the budget callback checks the weights
+        # before every validation.
+        loss = self._last_loss
+        if loss is not None and not bool(loss.isfinite()):
             self.diverged_at = self.global_step
             optimizer.zero_grad(set_to_none=True)  # optimizers skip parameters without grads
 

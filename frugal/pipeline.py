@@ -30,6 +30,7 @@ from frugal.callbacks.signals import StopSignals
 from frugal.checkpoint import check_fits, load_weights, resolve_resume
 from frugal.config import Checked, check_config
 from frugal.data.build import build_datamodule, describe_data
+from frugal.distill import build_distillation, distill_record
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_intensity
 from frugal.meters.energy import EnergyConfig, build_energy_meter
@@ -131,11 +132,17 @@ def train(
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build_datamodule(cfg.data)
         backbone = build_model(cfg.model, datamodule.input_shape, datamodule.num_classes)
+        distillation = None
+        if cfg.get("distill"):  # the teacher: frozen, its forward passes booked to this budget
+            distillation = build_distillation(
+                cfg.distill, datamodule.input_shape, datamodule.num_classes
+            )
         module = FrugalModule(
             backbone,
             optimizer=instantiate(cfg.optimizer),
             num_classes=datamodule.num_classes,
             scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            distillation=distillation,
         )
         compression = None
         if cfg.get("compress"):
@@ -161,10 +168,12 @@ def train(
             budget_cb.mark_interrupted(signals.received, "signal after training")
         spent = budget_cb.spent()  # before testing: a test checkpoint restores callbacks
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
-        test_spent = None
+        test_spent = inference = None
         if budget_cb.status in TESTED:
             test_spent, test_metrics = run_test(cfg, trainer, module, datamodule, budget_cb)
             metrics.update(test_metrics)
+        if budget_cb.status in TESTED and trainer.is_global_zero:  # not interrupted in the test
+            inference = run_inference(cfg, trainer, module, datamodule, budget_cb, signals)
     finally:
         stop_meter(budget_cb)
         signals.restore()
@@ -180,6 +189,12 @@ def train(
     )
     result["test_spent"] = test_spent
     result["compression"] = compression  # null unless compress=…: where the model came from
+    result["distill"] = (  # null unless distill=…: the teacher and the loss's settings
+        distill_record(cfg.distill, distillation, datamodule.input_shape)
+        if distillation is not None
+        else None
+    )
+    result["inference"] = inference  # null when not measured (inference.enabled=false, untested)
     if trainer.is_global_zero:
         write_json_atomic(output_dir / RESULT_FILE, result)
         print_summary(result, output_dir)
@@ -212,6 +227,32 @@ def run_test(
     energy_j = None if start_j is None or end_j is None else max(end_j - start_j, 0.0)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     return {"time_s": time.perf_counter() - start_s, "energy_j": energy_j}, metrics
+
+
+def run_inference(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    module: FrugalModule,
+    datamodule: Any,
+    budget_cb: BudgetCallback,
+    signals: StopSignals,
+) -> dict[str, Any] | None:
+    """The tested model's inference cost (`frugal.inference`), with the meter still running;
+    never charged to the budget. Global rank 0 only. A failure costs the figures, not the run."""
+    from frugal.inference import measure_inference
+
+    try:
+        return measure_inference(
+            module,
+            datamodule,
+            budget_cb.energy_meter,
+            cfg,
+            device=trainer.strategy.root_device,
+            should_stop=lambda: signals.received is not None,
+        )
+    except Exception:
+        log.warning("inference: the measurement failed; inference is null", exc_info=True)
+        return None
 
 
 def build_result(

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from frugal.budget.spec import SPENT_KEYS
-from frugal.record import write_json_atomic
 
 CUMULATIVE = ("energy_j", "carbon_g", "compute_flop", "data_samples", "time_s")
 STATE_VERSION = 1
@@ -83,10 +82,6 @@ class Ledger:
                 self.carried[key] = theirs
                 raised.append(key)
         return raised
-
-    # ---- the sidecar ---------------------------------------------------------------------
-    def write(self, path: Path, step: int) -> None:
-        write_json_atomic(path, {**self.state_dict(), "step": step})
 
 
 def read_sidecar(path: Path) -> dict[str, Any] | None:

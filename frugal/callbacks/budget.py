@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_g
 from frugal.meters.flops import train_step_flops
 from frugal.meters.memory import PeakMemoryMeter
+from frugal.record import write_json_atomic
 from frugal.status import Status
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ class BudgetCallback(L.Callback):
         self._trainer: L.Trainer | None = None
         self._books_energy = False  # whether this rank books energy (0 unless local rank 0)
         self._estimated: bool | None = None  # agreed at the start of training
+        self._limits: dict[str, float] | None = None  # effective limits, fixed once agreed
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending_write: Future | None = None
 
     # ---- queries ------------------------------------------------------------------------------
     @property
@@ -146,6 +150,8 @@ class BudgetCallback(L.Callback):
 
     def effective_limits(self) -> dict[str, float]:
         """Enforced limits; energy and carbon stop `estimate_margin` short when estimated."""
+        if self._limits is not None:
+            return dict(self._limits)
         limits = self.spec.enforced()
         if self.energy_estimated:
             for key in ("energy_j", "carbon_g"):
@@ -175,8 +181,10 @@ class BudgetCallback(L.Callback):
                 if key not in FORECAST or used is None or not per_step:
                     continue
                 used += pending * per_step
-                # What training steps may spend, the one about to run included.
-                spendable = limit - self._closing_reserve(key) - per_step
+                # What training steps may spend, the one about to run included: the limit less
+                # the final checkpoint (about a step). A closing validation, when one is due,
+                # is caught by `last`: the same rule as the stop, so no step runs at LR 0.
+                spendable = limit - per_step
                 last = used + per_step + continuing.get(key, 0.0) > limit  # none after this one
                 fractions.append(1.0 if last or spendable <= 0 else used / spendable)
         if not fractions:
@@ -239,6 +247,7 @@ class BudgetCallback(L.Callback):
         self._start_energy_meter()
         # Every input of a decision must be the same on every rank: only rank 0 has a meter.
         self._estimated = bool(self._agreement.from_rank_zero(self.energy_estimated))
+        self._limits = self.effective_limits()
         self.ledger.start_segment(tuple(measurable))
         if self._count_params is not None:  # after setup: sparsity callbacks have added masks
             self.params_effective = self._count_params(pl_module)
@@ -274,7 +283,8 @@ class BudgetCallback(L.Callback):
         """Measure one training step's FLOPs and samples (all ranks) — at the start, and again
         by any callback that changes the model's shapes mid-run (structured pruning), so the
         plan and the books follow the new model from the next step."""
-        x, y = trainer.strategy.batch_to_device(next(iter(trainer.train_dataloader)))
+        with torch.random.fork_rng(devices=[]):  # drawing a batch must not move the data order
+            x, y = trainer.strategy.batch_to_device(next(iter(trainer.train_dataloader)))
         measure = getattr(pl_module, "step_flops", None)  # a module may count extra work
         step_flop = (
             measure(x, y) if measure else train_step_flops(pl_module, x, y, pl_module.loss_fn)
@@ -331,7 +341,12 @@ class BudgetCallback(L.Callback):
 
     @override
     def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.sanity_checking and self._started and self._eval_started is None:
+        if trainer.sanity_checking or not self._started:
+            return
+        if not _finite(pl_module):  # never validate (or checkpoint) diverged weights
+            pl_module.diverged_at = trainer.global_step
+            self._stop(trainer, DIVERGED, None, None)
+        if self._eval_started is None:
             self._eval_started = (self._clock(), self._read_energy_j())
 
     def _end_evaluation(self) -> None:
@@ -365,7 +380,7 @@ class BudgetCallback(L.Callback):
         if since_warmup >= 0 and since_warmup % self._replan_every == 0:
             self._forecast.refit()
             self._replan(trainer)
-            self._write_sidecar(trainer)
+            self._write_sidecar(trainer, background=True)
             if self.spec.plan == "refuse" and self.plan is not None and not self.plan.fits:
                 assert self.plan.tightest is not None
                 self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
@@ -547,19 +562,20 @@ class BudgetCallback(L.Callback):
             self.signal = local_request - INTERRUPTED * _KIND_STEP
             self._stop(trainer, INTERRUPTED, None, None)
             return
-        lost = self._lost_budget()
+        limits = self._limits if self._limits is not None else self.effective_limits()
+        if not limits:
+            return  # nothing enforced: nothing to decide
+        spent = self.ledger.totals()
+        lost = self._lost_budget(spent)
         if lost is not None:
             self._stop(trainer, UNENFORCEABLE, lost, None)
             return
-        key = first_to_run_out(
-            self.effective_limits(), self.ledger.totals(), self._cost_to_continue(trainer)
-        )
+        key = first_to_run_out(limits, spent, self._cost_to_continue(trainer))
         if key is not None:
             self._stop(trainer, BUDGET, BUDGET_KEY[key], None)
 
-    def _lost_budget(self) -> str | None:
+    def _lost_budget(self, spent: dict[str, float | None]) -> str | None:
         """An enforced energy or carbon budget whose meter no longer answers."""
-        spent = self.ledger.totals()
         for key in ("energy_j", "carbon_g"):
             if key in self.spec.enforced() and spent.get(key) is None:
                 return BUDGET_KEY[key]
@@ -643,7 +659,10 @@ class BudgetCallback(L.Callback):
             if agreed and self._agreement is not None and not isinstance(exception, Diverged):
                 self._book(trainer)
             trained = trainer.global_step > self._segment_start_step
-            if agreed and trained and _finite(pl_module):
+            finite = _finite(pl_module)
+            if trainer.world_size > 1 and agreed:  # a rank that skipped the update may differ
+                finite = trainer.strategy.reduce_boolean_decision(finite, all=True)
+            if agreed and trained and finite:
                 self.save_last(trainer)  # a resumable stop; never diverged or untrained weights
         except Exception as err:  # never mask the exception that stopped the run
             log.error("could not save a checkpoint after %s: %s", type(exception).__name__, err)
@@ -654,12 +673,21 @@ class BudgetCallback(L.Callback):
         dirpath = getattr(ckpt, "dirpath", None) or Path(trainer.default_root_dir) / "checkpoints"
         trainer.save_checkpoint(Path(dirpath) / "last.ckpt")
 
-    def _write_sidecar(self, trainer: L.Trainer) -> None:
-        if self._ledger_path is not None and trainer.is_global_zero and self._started:
-            try:
-                self.ledger.write(self._ledger_path, trainer.global_step)
-            except OSError as err:
-                log.warning("could not write %s: %s", self._ledger_path, err)
+    def _write_sidecar(self, trainer: L.Trainer, background: bool = False) -> None:
+        """`ledger.json` beside the run: during training on a writer thread (a file write
+        costs about a small model's step), at the end on this one, after any pending write."""
+        if self._ledger_path is None or not trainer.is_global_zero or not self._started:
+            return
+        state, step, path = self.ledger.state_dict(), trainer.global_step, self._ledger_path
+        if self._pending_write is not None:
+            self._pending_write.result()  # in order: never an older ledger over a newer one
+            self._pending_write = None
+        if background:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="frugal-ledger")
+            self._pending_write = self._writer.submit(_write_ledger, path, state, step)
+        else:
+            _write_ledger(path, state, step)
 
     # ---- what the run shows --------------------------------------------------------------------
     def _log(self, trainer: L.Trainer, step: int) -> None:
@@ -673,6 +701,13 @@ class BudgetCallback(L.Callback):
                 metrics[f"budget/{BUDGET_KEY[key]}_frac"] = spent[key] / limit  # type: ignore[operator]
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
+
+
+def _write_ledger(path: Path, state: dict[str, Any], step: int) -> None:
+    try:
+        write_json_atomic(path, {**state, "step": step})
+    except OSError as err:
+        log.warning("could not write %s: %s", path, err)
 
 
 def _finite(module: torch.nn.Module) -> bool:

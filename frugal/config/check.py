@@ -7,7 +7,8 @@ In order, so that the first problem found is the one a user can act on:
 3. cross-checks: the budget (`BudgetSpec.from_config`, the unit parser), the energy node
    (`EnergyConfig`) and that a named RAPL/NVML backend is present, the accelerator exists,
    compression has a checkpoint, the model suits the data's task and shape;
-4. what needs reading: a data file, a checkpoint (their own modules check them);
+4. what needs reading: a data file, a checkpoint, a distillation teacher (their own modules
+   check them);
 5. last, the output directory: never another run's (`frugal.config.rundir`).
 Every problem raises `ConfigError` with one line (`frugal.config.errors`).
 """
@@ -81,9 +82,13 @@ def check_config(
         check_target("sparsity", node["sparsity"], schema.SPARSITY, schema.TargetNode)
     if node.get("compress") is not None:
         check_compress(node["compress"])
+    if node.get("distill") is not None:
+        validated(schema.Distill, node["distill"], "distill")
     check_trainer(node["trainer"])
     check_entries("callbacks", node.get("callbacks"), schema.CALLBACKS)
     check_entries("logger", node.get("logger"), schema.LOGGERS)
+    if node.get("inference") is not None:
+        validated(schema.Inference, node["inference"], "inference")
     budget = BudgetSpec.from_config(node.get("budget"))
     energy = check_energy(node.get("energy") or {})
     cross_check(node, budget, energy, meter_given)
@@ -500,6 +505,10 @@ def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) ->
         from frugal.checkpoint import check_checkpoint
 
         check_checkpoint(cfg)
+    if node.get("distill") is not None:
+        from frugal.distill import check_teacher  # reads the teacher's checkpoint and run
+
+        check_teacher(node["distill"], node["data"])
     if node["model"].get("_target_") is not None:
         from frugal.models.registry import build_model, check_model_config
 

@@ -95,6 +95,8 @@ class TopLevel(Node):
     energy: Any = key(None, "an energy node, e.g. energy.backend=auto")
     compress: Any = key(None, "null, compress=svd or compress=prune")
     sparsity: Any = key(None, "null, sparsity=gmp, sparsity=rigl or sparsity=set")
+    distill: Any = key(None, "null, or distill=default distill.teacher=<run>/checkpoints/best.ckpt")
+    inference: Any = key(None, "an inference node, e.g. inference.enabled=false")
 
     @field_validator("objectives")
     @classmethod
@@ -106,6 +108,20 @@ class TopLevel(Node):
         if not names:
             raise ValueError("empty")
         return objectives
+
+
+# ---- inference -------------------------------------------------------------------------------
+class Inference(Node):
+    """The inference measurement after the test (`frugal.inference`)."""
+
+    enabled: bool = key(True, "true or false")
+    serving_batch: int = key(256, "a whole number of samples >= 1, e.g. 256", ge=1)
+    latency_samples: int = key(200, "a whole number of forwards >= 1, e.g. 200", ge=1)
+    warmup: int = key(5, WHOLE_GE0, ge=0)
+    window_s: float | None = key(None, "null or a number of seconds > 0, e.g. 2", gt=0)
+    quantize: choices("frugal.inference.QUANTIZE_MODES") | None = key(  # type: ignore[valid-type]
+        None, f"null or {spelled('frugal.inference.QUANTIZE_MODES')}"
+    )
 
 
 # ---- paths -----------------------------------------------------------------------------------
@@ -374,6 +390,17 @@ class PruneCompression(Node):
 
 
 COMPRESSION = {"svd": SvdCompression, "prune": PruneCompression}
+
+
+# ---- distillation ----------------------------------------------------------------------------
+class Distill(Node):
+    """`distill=default`: knowledge distillation from a teacher checkpoint (frugal.distill)."""
+
+    teacher: str = key(
+        ..., "a checkpoint of a run on the same data, e.g. <run>/checkpoints/best.ckpt", min_length=1
+    )
+    temperature: float = key(4.0, "a temperature > 0, e.g. 4.0", gt=0)
+    alpha: float = key(0.9, "a weight of the teacher's term in [0, 1], e.g. 0.9", ge=0, le=1)
 
 
 # ---- trainer ---------------------------------------------------------------------------------
