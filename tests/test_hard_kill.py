@@ -4,6 +4,7 @@ the ledger is also kept beside the run (`ledger.json`, rewritten at every re-pla
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from frugal.callbacks.budget import SIDECAR_EVERY_S
 
 TINY = [
     "data=synthetic",
@@ -66,9 +69,12 @@ def test_spending_survives_kill_9_and_the_resumed_run_stays_within_the_budget(tm
     # The books continue from the larger of checkpoint and sidecar: everything the sidecar saw
     # is charged, so the steps redone after the checkpoint are not spent twice from the budget.
     assert at_kill <= result["spent"]["data_samples"] <= 64000
-    # All samples really trained on: the killed process's (up to its last sidecar write plus
-    # at most one re-plan interval of 10 steps it could not book) and the resumed process's
-    # (from the checkpoint's step on). Within the budget plus that one interval.
-    killed_steps_at_most = sidecar["step"] + 10
-    trained = 32 * (killed_steps_at_most + result["steps"] - ckpt_step)
-    assert trained <= 64000 + 10 * 32
+    # All samples really trained on: the killed process's (up to its last sidecar write, plus
+    # what it could not book since: at most one re-plan interval of 10 steps or
+    # SIDECAR_EVERY_S of steps, whichever is more) and the resumed process's (from the
+    # checkpoint's step on). Within the budget plus that one interval.
+    steps_per_s = sidecar["step"] / sidecar["spent"]["time_s"]
+    unbooked_steps = max(10, math.ceil(SIDECAR_EVERY_S * steps_per_s) + 10)
+    trained = 32 * (sidecar["step"] + unbooked_steps + result["steps"] - ckpt_step)
+    assert trained <= 64000 + 32 * unbooked_steps
+    assert at_kill > 32 * ckpt_step or sidecar["step"] == ckpt_step  # the sidecar was newer

@@ -57,7 +57,10 @@ log = logging.getLogger(__name__)
 
 EXACT = ("compute_flop", "data_samples")  # known per step before it runs
 FORECAST = ("time_s", "energy_j", "carbon_g")  # known per step once measured
-METER_START_TIMEOUT_S = 60.0  # the meter bounds its own start; this bounds our wait on it
+METER_START_TIMEOUT_S = 60.0
+# ledger.json is rewritten at a re-plan once this long has passed since the last write: a hard
+# kill loses at most max(one re-plan interval, this) of spending; more often costs step time.
+SIDECAR_EVERY_S = 0.25  # the meter bounds its own start; this bounds our wait on it
 
 # Stop requests, agreed across ranks by taking the maximum: a higher kind wins.
 _KIND_STEP = 100
@@ -131,6 +134,8 @@ class BudgetCallback(L.Callback):
         self._estimated: bool | None = None  # agreed at the start of training
         self._limits: dict[str, float] | None = None  # effective limits, fixed once agreed
         self._writer: ThreadPoolExecutor | None = None
+        self._validation_enabled: bool | None = None
+        self._sidecar_written_s = -math.inf  # clock time of the last ledger.json write
         self._pending_write: Future | None = None
 
     # ---- queries ------------------------------------------------------------------------------
@@ -380,7 +385,8 @@ class BudgetCallback(L.Callback):
         if since_warmup >= 0 and since_warmup % self._replan_every == 0:
             self._forecast.refit()
             self._replan(trainer)
-            self._write_sidecar(trainer, background=True)
+            if self._clock() - self._sidecar_written_s >= SIDECAR_EVERY_S:
+                self._write_sidecar(trainer, background=True)
             if self.spec.plan == "refuse" and self.plan is not None and not self.plan.fits:
                 assert self.plan.tightest is not None
                 self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
@@ -461,7 +467,7 @@ class BudgetCallback(L.Callback):
         if measured is not None:
             return measured
         trainer = self._trainer
-        if trainer is None or not trainer.enable_validation:
+        if trainer is None or not self._validates(trainer):
             return 0.0
         val_batches = sum(trainer.num_val_batches) if trainer.num_val_batches else 1
         return (self._per_step(key) or 0.0) * max(val_batches, 1)
@@ -478,10 +484,16 @@ class BudgetCallback(L.Callback):
             return None
         return carbon_g(energy_j, self._carbon_g_per_kwh)
 
+    def _validates(self, trainer: L.Trainer) -> bool:
+        # Lightning works this out anew at every access (hook lookups): once per fit is enough.
+        if self._validation_enabled is None:
+            self._validation_enabled = bool(trainer.enable_validation)
+        return self._validation_enabled
+
     def _validation_due(self, trainer: L.Trainer, steps_ahead: int, stopping: bool) -> bool:
         """Whether Lightning validates after the step `steps_ahead` from now (0: this one),
         continuing or stopping there (a stop validates in every validation epoch)."""
-        if not trainer.enable_validation:
+        if not self._validates(trainer):
             return False
         loop = trainer.fit_loop.epoch_loop
         last_batch = loop.batch_progress.is_last_batch
@@ -544,7 +556,7 @@ class BudgetCallback(L.Callback):
             trainer.fit_loop.epoch_loop.max_steps = horizon
 
     def _steps_between_validations(self, trainer: L.Trainer) -> int | None:
-        if not trainer.enable_validation or not trainer.num_training_batches:
+        if not self._validates(trainer) or not trainer.num_training_batches:
             return None
         every = trainer.check_val_every_n_epoch
         if every is None:
@@ -679,6 +691,7 @@ class BudgetCallback(L.Callback):
         if self._ledger_path is None or not trainer.is_global_zero or not self._started:
             return
         state, step, path = self.ledger.state_dict(), trainer.global_step, self._ledger_path
+        self._sidecar_written_s = self._clock()
         if self._pending_write is not None:
             self._pending_write.result()  # in order: never an older ledger over a newer one
             self._pending_write = None
