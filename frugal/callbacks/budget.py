@@ -105,16 +105,16 @@ class BudgetCallback(L.Callback):
         self._signals = signals or StopSignals()
         self._clock = clock or _now
         self._replan_every = replan_every_n_steps
-        self.ledger = Ledger()
+        self._ledger = Ledger()
         self._forecast = CostForecaster(forecast_window_steps)
         self._agreement: RankAgreement | None = None
-        self.plan: Plan | None = None
-        self.status = Status.COMPLETED
-        self.stopped_by: str | None = None  # budget key, e.g. "energy"
-        self.message: str | None = None
-        self.signal: int | None = None  # the signal that interrupted the run
-        self.params_effective: int | None = None
-        self.train_flop_per_sample: float | None = None
+        self._plan: Plan | None = None
+        self._status = Status.COMPLETED
+        self._stopped_by: str | None = None  # budget key, e.g. "energy"
+        self._message: str | None = None
+        self._signal: int | None = None  # the signal that interrupted the run
+        self._params_effective: int | None = None
+        self._train_flop_per_sample: float | None = None
         self._step_cost: dict[str, float] = {}  # exact per-step cost: samples, FLOPs (all ranks)
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
         self._evaluated_local = {"time_s": 0.0, "energy_j": 0.0}
@@ -140,6 +140,39 @@ class BudgetCallback(L.Callback):
 
     # ---- queries ------------------------------------------------------------------------------
     @property
+    def status(self) -> Status:
+        """How the run ended (so far)."""
+        return self._status
+
+    @property
+    def stopped_by(self) -> str | None:
+        """The budget key that stopped the run, if one did."""
+        return self._stopped_by
+
+    @property
+    def message(self) -> str | None:
+        return self._message
+
+    @property
+    def signal(self) -> int | None:
+        """The signal that interrupted the run, if one did."""
+        return self._signal
+
+    @property
+    def plan(self) -> Plan | None:
+        """The latest plan (horizon each budget allows, the binding one)."""
+        return self._plan
+
+    @property
+    def params_effective(self) -> int | None:
+        return self._params_effective
+
+    @property
+    def train_flop_per_sample(self) -> float | None:
+        """Forward + backward FLOPs per training sample, as measured."""
+        return self._train_flop_per_sample
+
+    @property
     def energy_meter(self) -> EnergyMeter | None:
         return self._meter
 
@@ -151,7 +184,7 @@ class BudgetCallback(L.Callback):
         return self._meter is not None and not self._meter.measured
 
     def spent(self) -> dict[str, float | None]:
-        return self.ledger.totals()
+        return self._ledger.totals()
 
     def effective_limits(self) -> dict[str, float]:
         """Enforced limits; energy and carbon stop `estimate_margin` short when estimated."""
@@ -176,7 +209,7 @@ class BudgetCallback(L.Callback):
         if horizon is not None and horizon > 1:
             fractions.append(min(step, horizon - 1) / (horizon - 1))
         if self._started and trainer is not None:
-            spent = self.ledger.totals()
+            spent = self._ledger.totals()
             # Lightning steps schedulers before the step's on_train_batch_end: the step just
             # run is not booked yet, so it is counted at its forecast cost.
             pending = max(step - self._booked_step, 0)
@@ -199,7 +232,7 @@ class BudgetCallback(L.Callback):
 
     def progress(self) -> dict[str, str]:
         """Each enforced budget's use, for the progress bar (`energy 1.2/2 kJ est.`)."""
-        spent = self.ledger.totals()
+        spent = self._ledger.totals()
         estimated = ("energy_j", "carbon_g") if self.energy_estimated else ()
         return {
             BUDGET_KEY[key]: describe_use(key, spent.get(key), limit, key in estimated)
@@ -209,18 +242,18 @@ class BudgetCallback(L.Callback):
     def mark_interrupted(self, signum: int | None, how: str) -> None:
         """A stop request the step loop did not see (a signal during the closing validation or
         the test, or one Lightning handled itself)."""
-        if self.status is Status.INTERRUPTED:
+        if self._status is Status.INTERRUPTED:
             return
-        self.status = Status.INTERRUPTED
-        self.signal = signum if signum is not None else self._signals.received
+        self._status = Status.INTERRUPTED
+        self._signal = signum if signum is not None else self._signals.received
         step = self._trainer.global_step if self._trainer is not None else 0
-        cause = signal_name(self.signal) if self.signal is not None else how
-        self.message = f"{cause} received; stopped at step {step}"
+        cause = signal_name(self._signal) if self._signal is not None else how
+        self._message = f"{cause} received; stopped at step {step}"
 
     # ---- checkpointing ------------------------------------------------------------------------
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"ledger": self.ledger.state_dict()}
+        return {"ledger": self._ledger.state_dict()}
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -231,7 +264,7 @@ class BudgetCallback(L.Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         # Only a resumed fit continues the books; testing a checkpoint must not rewind them.
         if self._stage == "fit":
-            self.ledger.load_state_dict(state_dict["ledger"])
+            self._ledger.load_state_dict(state_dict["ledger"])
 
     # ---- start: measure one step, plan, check a resumed run -----------------------------------
     @override
@@ -253,10 +286,10 @@ class BudgetCallback(L.Callback):
         # Every input of a decision must be the same on every rank: only rank 0 has a meter.
         self._estimated = bool(self._agreement.from_rank_zero(self.energy_estimated))
         self._limits = self.effective_limits()
-        self.ledger.start_segment(tuple(measurable))
+        self._ledger.start_segment(tuple(measurable))
         if self._count_params is not None:  # after setup: sparsity callbacks have added masks
-            self.params_effective = self._count_params(pl_module)
-        self.ledger.book("params", self.params_effective)
+            self._params_effective = self._count_params(pl_module)
+        self._ledger.book("params", self._params_effective)
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
         self._segment_start_step = trainer.global_step
         self._start_s = self._clock()
@@ -270,17 +303,17 @@ class BudgetCallback(L.Callback):
                 f"limits (budget.estimate_margin={self.spec.estimate_margin})"
             )
 
-        limit, params = self.spec.params, self.params_effective
+        limit, params = self.spec.params, self._params_effective
         if limit is not None and params is not None and params > limit:
             detail = f"the model has {params} effective parameters, budget.params is {int(limit)}"
             self._stop(trainer, REFUSED, "params", detail)
             return
         self._replan(trainer)
-        if self.plan is not None:
-            rank_zero_info(self.plan.describe())
-            if self.spec.plan == "refuse" and not self.plan.fits:
-                assert self.plan.tightest is not None
-                self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
+        if self._plan is not None:
+            rank_zero_info(self._plan.describe())
+            if self.spec.plan == "refuse" and not self._plan.fits:
+                assert self._plan.tightest is not None
+                self._stop(trainer, REFUSED, self._plan.tightest, self._plan.shortfall())
                 return
         self._decide(trainer, local_request=0)
 
@@ -294,12 +327,12 @@ class BudgetCallback(L.Callback):
         step_flop = (
             measure(x, y) if measure else train_step_flops(pl_module, x, y, pl_module.loss_fn)
         )
-        self.train_flop_per_sample = step_flop / len(y)
+        self._train_flop_per_sample = step_flop / len(y)
         world = trainer.world_size
         self._step_cost = {"data_samples": float(len(y) * world), "compute_flop": step_flop * world}
         if self._started and self._count_params is not None:
-            self.params_effective = self._count_params(pl_module)
-            self.ledger.book("params", self.params_effective)
+            self._params_effective = self._count_params(pl_module)
+            self._ledger.book("params", self._params_effective)
 
     def _charge_sidecar(self, trainer: L.Trainer) -> None:
         """After a hard kill the checkpoint is older than the spending: charge the larger."""
@@ -309,7 +342,7 @@ class BudgetCallback(L.Callback):
         state = read_sidecar(Path(ckpt_path).resolve().parent.parent / LEDGER_FILE)
         if state is None:
             return
-        raised = self.ledger.charge_at_least(state)
+        raised = self._ledger.charge_at_least(state)
         if raised:
             rank_zero_info(
                 f"resume: {LEDGER_FILE} records more spending than the checkpoint "
@@ -377,7 +410,7 @@ class BudgetCallback(L.Callback):
     ) -> None:
         samples = float(len(batch[1]) if isinstance(batch, list | tuple) else len(batch))
         self._local["data_samples"] += samples
-        self._local["compute_flop"] += samples * (self.train_flop_per_sample or 0.0)
+        self._local["compute_flop"] += samples * (self._train_flop_per_sample or 0.0)
         request = self._local_request(pl_module)
         agreed_request = self._book(trainer, request)
         step = trainer.global_step
@@ -387,9 +420,9 @@ class BudgetCallback(L.Callback):
             self._replan(trainer)
             if self._clock() - self._sidecar_written_s >= SIDECAR_EVERY_S:
                 self._write_sidecar(trainer, background=True)
-            if self.spec.plan == "refuse" and self.plan is not None and not self.plan.fits:
-                assert self.plan.tightest is not None
-                self._stop(trainer, REFUSED, self.plan.tightest, self.plan.shortfall())
+            if self.spec.plan == "refuse" and self._plan is not None and not self._plan.fits:
+                assert self._plan.tightest is not None
+                self._stop(trainer, REFUSED, self._plan.tightest, self._plan.shortfall())
         self._decide(trainer, agreed_request)
         if step % max(trainer.log_every_n_steps, 1) == 0:
             self._log(trainer, step)
@@ -424,20 +457,20 @@ class BudgetCallback(L.Callback):
         )
         samples, flop, energy, evaluated_energy = sums
         time_s, evaluated_time_s, agreed_request = maxes
-        self.ledger.book("data_samples", samples)
-        self.ledger.book("compute_flop", flop)
-        self.ledger.book("time_s", time_s)
+        self._ledger.book("data_samples", samples)
+        self._ledger.book("compute_flop", flop)
+        self._ledger.book("time_s", time_s)
         if self._books_energy:
             energy_known = none_if_nan(energy)
-            self.ledger.book("energy_j", energy_known)
+            self._ledger.book("energy_j", energy_known)
             if self._carbon_g_per_kwh is not None:
                 carbon = (
                     None if energy_known is None else carbon_g(energy_known, self._carbon_g_per_kwh)
                 )
-                self.ledger.book("carbon_g", carbon)
+                self._ledger.book("carbon_g", carbon)
         if self._memory is not None:
-            self.ledger.book("memory_bytes", float(self._memory.read_bytes()))
-        segment = self.ledger.segment
+            self._ledger.book("memory_bytes", float(self._memory.read_bytes()))
+        segment = self._ledger.segment
         self._booked_step = trainer.global_step
         self._forecast.observe_step(
             trainer.global_step,
@@ -543,15 +576,15 @@ class BudgetCallback(L.Callback):
             per_step[key] = step
             reserve[key] = self._closing_reserve(key)
         allowed = steps_allowed(
-            self.effective_limits(), self.ledger.totals(), per_step, trainer.global_step, reserve
+            self.effective_limits(), self._ledger.totals(), per_step, trainer.global_step, reserve
         )
         plan = make_plan(self._configured, allowed)
         assert self._agreement is not None
-        self.plan = self._agreement.from_rank_zero(plan)
+        self._plan = self._agreement.from_rank_zero(plan)
         # Only exact budgets move the trainer's horizon: a forecast one is held by the stop
         # rule at every step, so a forecast that errs low never ends a run early.
         if self.spec.plan == "fit" and self.spec.on_exceed != "warn":
-            exact = {k: v for k, v in self.plan.allowed_steps.items() if k in ("compute", "data")}
+            exact = {k: v for k, v in self._plan.allowed_steps.items() if k in ("compute", "data")}
             horizon = make_plan(self._configured, exact).max_steps
             trainer.fit_loop.epoch_loop.max_steps = horizon
 
@@ -571,13 +604,13 @@ class BudgetCallback(L.Callback):
             self._stop(trainer, DIVERGED, None, None)
             return
         if local_request >= INTERRUPTED * _KIND_STEP:
-            self.signal = local_request - INTERRUPTED * _KIND_STEP
+            self._signal = local_request - INTERRUPTED * _KIND_STEP
             self._stop(trainer, INTERRUPTED, None, None)
             return
         limits = self._limits if self._limits is not None else self.effective_limits()
         if not limits:
             return  # nothing enforced: nothing to decide
-        spent = self.ledger.totals()
+        spent = self._ledger.totals()
         lost = self._lost_budget(spent)
         if lost is not None:
             self._stop(trainer, UNENFORCEABLE, lost, None)
@@ -600,30 +633,30 @@ class BudgetCallback(L.Callback):
                 self._warned.add(key)  # type: ignore[arg-type]
                 rank_zero_warn(f"budget.{key} exhausted at step {step} (on_exceed=warn): going on")
             return
-        if self.stopped_by is None and self.status is Status.COMPLETED:
-            self.stopped_by = key
+        if self._stopped_by is None and self._status is Status.COMPLETED:
+            self._stopped_by = key
             if kind == DIVERGED:
-                self.status = Status.DIVERGED
-                self.message = f"non-finite loss or gradient at step {step}: training stopped"
+                self._status = Status.DIVERGED
+                self._message = f"non-finite loss or gradient at step {step}: training stopped"
             elif kind == INTERRUPTED:
-                self.status = Status.INTERRUPTED
-                self.message = f"{signal_name(self.signal or 0)} received; stopped at step {step}"
+                self._status = Status.INTERRUPTED
+                self._message = f"{signal_name(self._signal or 0)} received; stopped at step {step}"
             elif kind == UNENFORCEABLE:
-                self.status = Status.UNENFORCEABLE
+                self._status = Status.UNENFORCEABLE
                 method = getattr(self._meter, "method", "no meter")
-                self.message = (
+                self._message = (
                     f"budget.{key} cannot be enforced: the energy meter stopped answering "
                     f"({method}) at step {step}"
                 )
             elif kind == REFUSED:
-                self.status = Status.REFUSED
-                self.message = detail
+                self._status = Status.REFUSED
+                self._message = detail
             else:
-                self.status = Status.BUDGET_EXHAUSTED
-                self.message = detail or f"budget.{key} spent at step {step}"
-            rank_zero_info(f"{self.status}: {self.message}")
+                self._status = Status.BUDGET_EXHAUSTED
+                self._message = detail or f"budget.{key} spent at step {step}"
+            rank_zero_info(f"{self._status}: {self._message}")
         if kind == DIVERGED:
-            raise Diverged(self.message)
+            raise Diverged(self._message)
         trainer.should_stop = True
 
     # ---- end: name the stop, keep a checkpoint --------------------------------------------------
@@ -631,39 +664,39 @@ class BudgetCallback(L.Callback):
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._end_evaluation()
         if self._count_params is not None:  # sparsity may have changed it during training
-            self.params_effective = self._count_params(pl_module)
-            self.ledger.book("params", self.params_effective)
+            self._params_effective = self._count_params(pl_module)
+            self._ledger.book("params", self._params_effective)
         if self._agreement is not None:
             self._book(trainer)  # the closing validation spends too
         self._close_status(trainer)
         trained = trainer.global_step > self._segment_start_step
-        if self.status is not Status.REFUSED or trained:
+        if self._status is not Status.REFUSED or trained:
             self.save_last(trainer)
             if self._agreement is not None:
                 self._book(trainer)  # the final checkpoint too
         self._write_sidecar(trainer)
 
     def _close_status(self, trainer: L.Trainer) -> None:
-        if self.status is not Status.COMPLETED or self.stopped_by is not None:
+        if self._status is not Status.COMPLETED or self._stopped_by is not None:
             return
-        spent = self.ledger.totals()
+        spent = self._ledger.totals()
         crossed = [k for k, lim in self.spec.enforced().items() if (spent.get(k) or 0.0) > lim]
         if self.spec.on_exceed == "warn" and crossed:
-            self.stopped_by, self.status = BUDGET_KEY[crossed[0]], Status.BUDGET_EXHAUSTED
-            self.message = f"budget.{self.stopped_by} exceeded (on_exceed=warn)"
+            self._stopped_by, self._status = BUDGET_KEY[crossed[0]], Status.BUDGET_EXHAUSTED
+            self._message = f"budget.{self._stopped_by} exceeded (on_exceed=warn)"
             return
-        plan = self.plan
+        plan = self._plan
         if plan is not None and plan.binding is not None and trainer.global_step >= plan.max_steps:
-            self.stopped_by, self.status = plan.binding, Status.BUDGET_EXHAUSTED
-            self.message = f"budget.{plan.binding} reached its planned horizon"
+            self._stopped_by, self._status = plan.binding, Status.BUDGET_EXHAUSTED
+            self._message = f"budget.{plan.binding} reached its planned horizon"
 
     @override
     def on_exception(
         self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
     ) -> None:
-        if self.status is Status.COMPLETED:
-            self.status = Status.INTERRUPTED
-            self.message = f"{type(exception).__name__} at step {trainer.global_step}"
+        if self._status is Status.COMPLETED:
+            self._status = Status.INTERRUPTED
+            self._message = f"{type(exception).__name__} at step {trainer.global_step}"
         # Ranks may be anywhere when an error strikes: no collective (a gather, a checkpoint's
         # barrier) unless the stop was agreed (divergence) or there is only one rank.
         agreed = isinstance(exception, Diverged) or trainer.world_size == 1
@@ -690,7 +723,7 @@ class BudgetCallback(L.Callback):
         costs about a small model's step), at the end on this one, after any pending write."""
         if self._ledger_path is None or not trainer.is_global_zero or not self._started:
             return
-        state, step, path = self.ledger.state_dict(), trainer.global_step, self._ledger_path
+        state, step, path = self._ledger.state_dict(), trainer.global_step, self._ledger_path
         self._sidecar_written_s = self._clock()
         if self._pending_write is not None:
             self._pending_write.result()  # in order: never an older ledger over a newer one
@@ -707,7 +740,7 @@ class BudgetCallback(L.Callback):
         if not trainer.loggers:
             return
         metrics: dict[str, float] = {}
-        spent = self.ledger.totals()
+        spent = self._ledger.totals()
         for key, limit in self.spec.enforced().items():
             if spent.get(key) is not None:
                 metrics[f"budget/{BUDGET_KEY[key]}_used"] = spent[key]  # type: ignore[assignment]
