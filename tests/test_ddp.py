@@ -51,8 +51,11 @@ def rank_one(parent: psutil.Process, timeout_s: float = 60) -> psutil.Process:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for child in parent.children(recursive=True):
-            if "train_ddp_process_1" in " ".join(child.cmdline()):
-                return child
+            try:
+                if "train_ddp_process_1" in " ".join(child.cmdline()):
+                    return child
+            except psutil.Error:  # a short-lived helper process that already ended
+                continue
         time.sleep(0.2)
     raise AssertionError("rank 1 never started")
 
