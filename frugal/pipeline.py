@@ -28,6 +28,7 @@ from frugal.callbacks.progress import BudgetProgressBar, progress_callback
 from frugal.callbacks.recorder import CurveRecorder
 from frugal.callbacks.signals import StopSignals
 from frugal.checkpoint import check_fits, load_weights, resolve_resume
+from frugal.cluster import note_job, resume_requeued, trainer_plugins
 from frugal.config import Checked, check_config
 from frugal.data.build import build_datamodule, describe_data
 from frugal.distill import build_distillation, distill_record
@@ -82,10 +83,12 @@ def train(
     `callbacks` run before the budget callback (instruments of your own); `clock` is the
     budget's clock in seconds (default `time.perf_counter`; simulations and tests).
     """
+    cfg = resume_requeued(cfg)  # a requeued cluster job continues its own run (frugal.cluster)
     cfg = resolve_resume(cfg)  # a resumed run continues with its own saved configuration
     checked = validate(cfg, meter_given=energy_meter is not None)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    note_job(output_dir)  # under submitit: which job writes here (its requeues resume)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     ckpt_path = cfg.get("ckpt_path")
@@ -104,6 +107,7 @@ def train(
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         **ddp_with_timeout(cfg),
+        **trainer_plugins(),  # under SLURM: frugal, not Lightning, handles the signals
         callbacks=callbacks,
         logger=loggers or False,
         # Lightning adds a bar of its own unless told there is none (log lines instead of one)
@@ -127,6 +131,10 @@ def train(
     )
     curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
     trainer.callbacks.extend([budget_cb, curve])  # Lightning orders checkpointing last at fit
+    # Lightning's own SIGTERM handler broadcasts a tensor and kills the other ranks from inside
+    # the handler (a hang under DDP when the signal reaches rank 1): frugal's handlers, which
+    # only note the signal, stay in place through fit and test instead.
+    trainer._signal_connector.register_signal_handlers = lambda: None
 
     try:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -172,6 +180,8 @@ def train(
         if budget_cb.status in TESTED:
             test_spent, test_metrics = run_test(cfg, trainer, module, datamodule, budget_cb)
             metrics.update(test_metrics)
+        if signals.received is not None:  # arrived during the test: the run still says so
+            budget_cb.mark_interrupted(signals.received, "signal during the test")
         if budget_cb.status in TESTED and trainer.is_global_zero:  # not interrupted in the test
             inference = run_inference(cfg, trainer, module, datamodule, budget_cb, signals)
     finally:
