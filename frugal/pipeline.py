@@ -154,7 +154,7 @@ def train(
         )
         compression = None
         if cfg.get("compress"):
-            module = compress(module, cfg)
+            module = compress(module, cfg, datamodule.input_shape)
             compression = compression_record(
                 OmegaConf.to_container(cfg.compress, resolve=True),
                 cfg.ckpt_path,
@@ -162,6 +162,10 @@ def train(
                 datamodule.val_dataloader(),
             )
         elif ckpt_path is not None:
+            for callback in trainer.callbacks:  # structured pruning: take the pruned shapes
+                fit_checkpoint = getattr(callback, "fit_checkpoint", None)
+                if fit_checkpoint is not None:
+                    fit_checkpoint(module, ckpt_path, datamodule.input_shape)
             check_fits(module, cfg)  # before Lightning restores it: one line, not a traceback
 
         try:
@@ -369,14 +373,14 @@ def checkpoint_to_test(cfg: DictConfig, trainer: L.Trainer) -> str | None:
     return best or None
 
 
-def compress(module: FrugalModule, cfg: DictConfig) -> FrugalModule:
+def compress(module: FrugalModule, cfg: DictConfig, input_shape: tuple[int, ...]) -> FrugalModule:
     """Load the trained weights of `cfg.ckpt_path` (safely, checked to fit), then factorise or
-    prune the backbone (`compress=svd|prune`)."""
+    prune the backbone (`compress=svd|prune|structured`)."""
     from frugal.models.compress import compress_model
 
     load_weights(module, cfg)
     options = OmegaConf.to_container(cfg.compress, resolve=True)
-    module.backbone = compress_model(module.backbone, **options)
+    module.backbone = compress_model(module.backbone, input_shape=input_shape, **options)
     return module
 
 

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from frugal.callbacks.sparsity import DynamicSparseTraining, GradualMagnitudePruning
+from frugal.callbacks.structured import StructuredPruning
 from frugal.models import create_model
 from frugal.models.layers import weight_mask
 from frugal.models.sparse import layer_masks, maskable_layers, sparsity_of
@@ -65,7 +66,7 @@ def _seed():
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
 def test_configs_instantiate(path):
     callback = instantiate(OmegaConf.load(path))
-    assert isinstance(callback, GradualMagnitudePruning | DynamicSparseTraining)
+    assert isinstance(callback, GradualMagnitudePruning | DynamicSparseTraining | StructuredPruning)
 
 
 def test_cubic_schedule_values():

@@ -6,6 +6,9 @@
   replaced, so ratios near 1 store *more* parameters than the dense layer.
 - `prune`: magnitude pruning to `sparsity` zeros (`scope`: `global` threshold or per `layer`);
   the masks are `WeightMask` parametrizations, kept through fine-tuning.
+- `structured`: whole channels and neurons removed (`frugal.models.structured`): every layer but
+  the classifier keeps `channel_ratio` of its channels, a smaller dense model. It traces the
+  model, so it needs `input_shape` (one sample's shape); the other methods ignore it.
 
 Returns a compressed copy; the input model is left as it was.
 
@@ -34,9 +37,10 @@ from frugal.models.layers import (
     unfolded_weight,
 )
 from frugal.models.sparse import magnitude_prune
+from frugal.models.structured import structured_prune
 from frugal.record import RESULT_FILE
 
-METHODS = ("svd", "prune")
+METHODS = ("svd", "prune", "structured")
 LOW_RANK = {nn.Linear: LowRankLinear, nn.Conv1d: LowRankConv1d, nn.Conv2d: LowRankConv2d}
 Factorisable = nn.Linear | nn.Conv1d | nn.Conv2d
 
@@ -50,11 +54,15 @@ def low_rank_class(
     return next((low for dense, low in LOW_RANK.items() if isinstance(layer, dense)), None)
 
 
-def compress_model(model: nn.Module, method: str, **kwargs: Any) -> nn.Module:
+def compress_model(
+    model: nn.Module, method: str, input_shape: tuple[int, ...] | None = None, **kwargs: Any
+) -> nn.Module:
     if method == "svd":
         return svd_compress(copy.deepcopy(model), **kwargs)
     if method == "prune":
         return magnitude_prune(copy.deepcopy(model), **kwargs)
+    if method == "structured":
+        return structured_prune(copy.deepcopy(model), input_shape=input_shape, **kwargs)
     raise ValueError(f"compression method must be one of {METHODS}, got {method!r}")
 
 

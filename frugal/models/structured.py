@@ -16,7 +16,8 @@ tensor of the weight's shape that the surgery would not cut.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 import torch_pruning as tp
@@ -53,6 +54,17 @@ def check_prunable(model: nn.Module) -> None:
         )
 
 
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode for a forward pass that must leave no trace (BatchNorm statistics)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
 def classifier(model: nn.Module, example: Tensor) -> nn.Module:
     """The last Conv/Linear layer the forward pass of `example` runs: it makes the logits."""
     ran: list[nn.Module] = []
@@ -61,7 +73,7 @@ def classifier(model: nn.Module, example: Tensor) -> nn.Module:
         for m in prunable_layers(model).values()
     ]
     try:
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             model(example)
     finally:
         for hook in hooks:
@@ -72,14 +84,8 @@ def classifier(model: nn.Module, example: Tensor) -> nn.Module:
 
 
 def dependency_graph(model: nn.Module, example: Tensor) -> tp.DependencyGraph:
-    """Traced in eval mode: the tracing forward pass leaves BatchNorm statistics as they are."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():  # the trace follows autograd's graph
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.enable_grad():  # the trace follows autograd's graph
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
 
 
 def prune_to_widths(model: nn.Module, example: Tensor, targets: Mapping[str, int]) -> int:
