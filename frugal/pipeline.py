@@ -351,7 +351,11 @@ def stop_meter(budget_cb: BudgetCallback, timeout_s: float = 30.0) -> None:
 
 def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig:
     """Energy is metered once per node, by local rank 0: it must read every GPU this node
-    trains on, not only its own."""
+    trains on, not only its own, and — for codecarbon's CPU estimate — every rank's process,
+    which its `process` tracking mode would not see (it counts only local rank 0's): with
+    several ranks on the node it tracks the machine instead (an over-count, never an under)."""
+    if trainer.world_size > 1 and energy.codecarbon_tracking_mode == "process":
+        energy = replace(energy, codecarbon_tracking_mode="machine")
     if energy.gpu_indices is not None or not isinstance(trainer.accelerator, CUDAAccelerator):
         return energy
     return replace(energy, gpu_indices=nvml_indices(list(trainer.device_ids)))
