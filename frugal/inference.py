@@ -38,6 +38,7 @@ import itertools
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -70,11 +71,13 @@ class InferenceSettings:
 
     @classmethod
     def from_config(cls, cfg: Any) -> InferenceSettings:
-        """From the whole run config (its `inference` node; absent, e.g. in a config saved
-        before the node existed: the defaults)."""
-        node = cfg.get("inference") if cfg is not None else None
-        if node is None:
+        """From the whole run config: its `inference` node; `inference: null` is off; no
+        node at all (a config saved before the node existed) gives the defaults."""
+        if cfg is None or "inference" not in cfg:
             return cls()
+        node = cfg["inference"]
+        if node is None:
+            return cls(enabled=False)
         if not isinstance(node, Mapping):  # a DictConfig is a Mapping too
             raise TypeError(f"inference: expected a group of keys, got {node!r}")
         known = {f.name for f in fields(cls)}
@@ -105,7 +108,7 @@ def measure_inference(
     model = getattr(module, "backbone", module)
     home = _device_of(model)
     device = torch.device(device) if device is not None else home
-    inputs = test_inputs(datamodule, settings, device)
+    inputs = load_test_inputs(datamodule, settings, device)
     if inputs is None:
         log.warning("inference: no test inputs; not measured")
         return None
@@ -122,7 +125,7 @@ def measure_inference(
     return record
 
 
-def test_inputs(
+def load_test_inputs(
     datamodule: Any, settings: InferenceSettings, device: torch.device
 ) -> Tensor | None:
     """The test set's inputs in order, on `device`: enough for a serving batch and the latency
@@ -292,8 +295,13 @@ def _measure_int8(
     from torch.ao.quantization import quantize_dynamic
 
     copied = copy.deepcopy(model).to(cpu).eval()
-    quantized = quantize_dynamic(copied, {nn.Linear}, dtype=torch.qint8)
-    inputs = test_inputs(datamodule, settings, cpu)
+    with warnings.catch_warnings():
+        # torch deprecates its eager quantisation for torchao's; it still works, and this is
+        # the quantisation torch itself ships (README, "Inference cost").
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        quantized = quantize_dynamic(copied, {nn.Linear}, dtype=torch.qint8)
+    inputs = load_test_inputs(datamodule, settings, cpu)
     assert inputs is not None  # the fp32 measurement had some
     record = _measure(quantized, inputs, meter, settings, cpu, stop, clock)
     if record is None:

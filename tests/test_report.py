@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from frugal.report import compare, load_runs, pareto_front, plots
 from frugal.report.cli import main
 from frugal.report.collect import BUDGET_KEYS, load_curve, load_run
+from frugal.report.lifetime import Line, break_even, cheapest, frontier_spans
 from frugal.report.table import CSV_COLUMNS
 from frugal.report.units import si
 from frugal.status import Status
@@ -482,6 +483,93 @@ def test_lifetime_energy_adds_inference(tmp_path: Path) -> None:
     assert rows[1]["lifetime_energy_j"] == ""  # no inference measured: unknown, not training only
     report = (out / "report.md").read_text()
     assert "lifetime energy (1M predictions) |" in report and "| 1.3 kJ |" in report
+
+
+def lifetime_runs(root: Path) -> Path:
+    """Four runs of one dataset: (model, test acc, training J, inference J per 1k).
+    cnn: cheap to train; wide: most accurate, dear to serve; distilled: dear to train, cheap to
+    serve; lowrank: beaten by cnn at every N (less accurate, dearer to train and to serve)."""
+    spec = [
+        ("cnn", 0.90, 800.0, 0.08),
+        ("wide_cnn", 0.93, 2000.0, 0.5),
+        ("distilled", 0.92, 2500.0, 0.05),
+        ("lowrank", 0.88, 900.0, 0.1),
+    ]
+    for k, (model, acc, energy_j, per_1k) in enumerate(spec):
+        result = fake_result(overrides=[f"model={model}"], model=model, test_acc=acc)
+        result["spent"]["energy_j"] = energy_j
+        result["inference"] = {"energy_j_per_1k": per_1k, "latency_ms_p50": 0.05}
+        write_run(root / str(k), result)
+    return root
+
+
+def test_break_even_and_lifetime_frontier_in_report(tmp_path: Path) -> None:
+    runs = lifetime_runs(tmp_path / "runs")
+    out = tmp_path / "out"
+    assert main([str(runs), "-o", str(out), "--no-plots"]) == 0
+    report = (out / "report.md").read_text()
+    section = report[report.index("### Lifetime energy") :]
+    # wide (#2) and distilled (#3): 2000 + 0.5e-3 N = 2500 + 0.05e-3 N at N = 500 / 0.45e-3
+    assert "| 1.11M | 2.56 kJ | #2 model=wide_cnn (93.0%) | #3 model=distilled (92.0%) |" in section
+    # cnn (#1) and distilled: 1700 J / 0.03 mJ = 56.7M predictions
+    assert "| 56.7M | 5.33 kJ | #1 model=cnn (90.0%) | #3 model=distilled (92.0%) |" in section
+    assert "| 4 | model=lowrank | 88.0% | 900 J | 0.1 J | 1 kJ | no N |" in section
+    assert "| 2 | model=wide_cnn | 93.0% | 2 kJ | 0.5 J | 2.5 kJ | every N |" in section
+    assert "N ≤ 56.7M (beyond: #3)" in section and "N ≥ 1.11M (below: #2)" in section
+    assert "whatever the accuracy: #1 (90.0%), then #3 (92.0%) from N = 56.7M." in section
+    assert "order of magnitude" in section  # estimated energies: the caveat is said
+
+
+def test_lifetime_plot_is_drawn_only_with_inference(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main([str(lifetime_runs(tmp_path / "runs")), "-o", str(out)]) == 0
+    image = matplotlib.image.imread(out / "lifetime.png")
+    assert image.shape[0] > 400 and image.shape[1] > 800
+    assert "(lifetime.png)" in (out / "report.md").read_text()
+    write_run(tmp_path / "plain" / "0", fake_result(overrides=["model=cnn"]))
+    assert main([str(tmp_path / "plain"), "-o", str(tmp_path / "out2")]) == 0
+    assert not (tmp_path / "out2" / "lifetime.png").exists()
+    assert "lifetime.png" not in (tmp_path / "out2" / "report.md").read_text()
+
+
+def _line(index: int, training_j: float, per_1k: float, accuracy: float | None = 0.9) -> Line:
+    return Line(index, training_j, per_1k / 1000, accuracy)
+
+
+def test_break_even_of_two_lines() -> None:
+    cheap_to_train, cheap_to_serve = _line(0, 100.0, 1.0), _line(1, 1100.0, 0.5)
+    crossing = break_even(cheap_to_train, cheap_to_serve)
+    assert crossing is not None and crossing.n == pytest.approx(2e6)
+    assert (crossing.cheap_first, crossing.cheap_later) == (0, 1)
+    assert crossing.energy_j == pytest.approx(2100.0)
+    assert break_even(cheap_to_serve, cheap_to_train) == crossing  # order does not matter
+    assert break_even(_line(0, 100.0, 0.5), _line(1, 200.0, 1.0)) is None  # cheaper both ways
+    assert break_even(_line(0, 100.0, 0.5), _line(1, 100.0, 1.0)) is None  # equal at N = 0 only
+
+
+def test_cheapest_follows_the_lower_envelope() -> None:
+    lines = [_line(0, 100.0, 1.0), _line(1, 1100.0, 0.5), _line(2, 10_000.0, 0.01)]
+    # 0 until 2M; 1 until (10000-1100)/(0.49e-3) = 18.2M; then 2
+    pieces = cheapest(lines)
+    assert [i for _, i in pieces] == [0, 1, 2]
+    assert pieces[1][0] == pytest.approx(2e6) and pieces[2][0] == pytest.approx(8900 / 0.49e-3)
+
+
+def test_frontier_spans_are_one_interval_per_run() -> None:
+    lines = [
+        _line(0, 100.0, 1.0, accuracy=0.90),  # cheapest early; overtaken by 1 (more accurate)
+        _line(1, 1100.0, 0.5, accuracy=0.92),  # on the frontier at every N (most accurate)
+        _line(2, 50.0, 2.0, accuracy=0.80),  # cheapest up to 50k, then 0 is cheaper and better
+        _line(3, 200.0, 1.5, accuracy=0.85),  # dominated by 0 at every N
+        _line(4, 100.0, 1.0, accuracy=0.90),  # 0's twin: both stay on the frontier
+    ]
+    spans = frontier_spans(lines)
+    assert spans[1] is not None and (spans[1].low, spans[1].high) == (0.0, math.inf)
+    assert spans[0] is not None and spans[0].low == 0.0
+    assert spans[0].high == pytest.approx(2e6) and spans[0].left_to == 1
+    assert spans[2] is not None and spans[2].high == pytest.approx(5e4)
+    assert spans[3] is None
+    assert spans[4] == spans[0]
 
 
 def test_long_numbers_are_rounded_in_labels_only_while_distinct(tmp_path: Path) -> None:

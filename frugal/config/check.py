@@ -63,12 +63,14 @@ def check_config(
     cfg: DictConfig | Mapping[str, Any],
     meter_given: bool = False,
     output_key: str = "paths.output_dir",
+    on_this_machine: bool = True,
 ) -> Checked:
     """Every check that can run before data and model exist; raises ConfigError.
 
     `meter_given`: the caller brings its own energy meter (the configured backend is not used);
     `output_key`: how the output directory is named in an error (`hydra.run.dir` on the
-    command line)."""
+    command line); `on_this_machine`: False when a launcher runs the job on another machine
+    (SLURM from a login node): its GPUs and energy counters are checked by the job itself."""
     node = plain(cfg)
     node.pop("hydra", None)
     validated(schema.TopLevel, node, "")
@@ -91,7 +93,7 @@ def check_config(
         validated(schema.Inference, node["inference"], "inference")
     budget = BudgetSpec.from_config(node.get("budget"))
     energy = check_energy(node.get("energy") or {})
-    cross_check(node, budget, energy, meter_given)
+    cross_check(node, budget, energy, meter_given, on_this_machine)
     check_contents(cfg, node)
     check_output_dirs(node, output_key)
     return Checked(budget, energy)
@@ -360,7 +362,11 @@ def check_energy(node: dict[str, Any]) -> EnergyConfig:
 
 # ---- 3. cross-checks -------------------------------------------------------------------------
 def cross_check(
-    node: dict[str, Any], budget: BudgetSpec, energy: EnergyConfig, meter_given: bool
+    node: dict[str, Any],
+    budget: BudgetSpec,
+    energy: EnergyConfig,
+    meter_given: bool,
+    on_this_machine: bool = True,
 ) -> None:
     trainer = node["trainer"]
     for key in ("min_epochs", "min_steps"):
@@ -382,7 +388,8 @@ def cross_check(
                 "an energy or carbon budget needs an energy meter",
                 "auto, rapl, nvml or codecarbon",
             )
-        check_energy_backend(energy)
+        if on_this_machine:
+            check_energy_backend(energy)
     if node.get("compress") is not None and not node.get("ckpt_path"):
         raise bad(
             "compress",
@@ -390,7 +397,8 @@ def cross_check(
             "needs a trained model to compress",
             "ckpt_path=<run>/checkpoints/last.ckpt as well",
         )
-    check_accelerator(trainer)
+    if on_this_machine:
+        check_accelerator(trainer)
     checkpointing = trainer.get("enable_checkpointing")
     if checkpointing is False and any(
         (entry or {}).get("_target_", "").endswith("ModelCheckpoint")
@@ -411,6 +419,8 @@ def cross_check(
                 f"needs the {package[0]} package",
                 f"pip install {package[1]}, or logger=csv",
             )
+    check_devices(trainer)
+    check_horizon(node)
     check_task(node)
 
 
@@ -438,8 +448,30 @@ def check_energy_backend(energy: EnergyConfig) -> None:
         ) from None
 
 
+def check_devices(trainer: dict[str, Any]) -> None:
+    """Lightning takes a list of devices (GPU indices) only on an accelerator with devices."""
+    devices = trainer.get("devices")
+    if trainer.get("accelerator") == "cpu" and isinstance(devices, list):
+        raise bad(
+            "trainer.devices",
+            devices,
+            "a list of GPU indices, but trainer.accelerator is cpu",
+            "a whole number of CPU processes >= 1, or auto (or trainer.accelerator=gpu)",
+        )
+
+
 def check_accelerator(trainer: dict[str, Any]) -> None:
     accelerator, devices = trainer.get("accelerator"), trainer.get("devices")
+    if accelerator == "auto" and isinstance(devices, list):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise bad(
+                "trainer.devices",
+                devices,
+                "a list of GPU indices, but this machine has no CUDA GPU",
+                "a whole number of CPU processes >= 1, or auto",
+            )
     if accelerator in ("gpu", "cuda"):
         import torch
 
@@ -463,6 +495,20 @@ def check_accelerator(trainer: dict[str, Any]) -> None:
             raise bad(
                 "trainer.accelerator", accelerator, "no Apple GPU on this machine", "cpu or auto"
             )
+
+
+def check_horizon(node: dict[str, Any]) -> None:
+    """A warmup that a fixed horizon (`trainer.max_steps`) never finishes is a mistake: the
+    learning rate would never reach its peak."""
+    scheduler, max_steps = node.get("scheduler") or {}, node["trainer"].get("max_steps")
+    warmup = scheduler.get("warmup_steps") if isinstance(scheduler, dict) else None
+    if isinstance(warmup, int) and isinstance(max_steps, int) and 0 < max_steps <= warmup:
+        raise bad(
+            "scheduler.warmup_steps",
+            warmup,
+            f"the run has trainer.max_steps={max_steps}, so the warmup never ends",
+            f"a whole number of steps below {max_steps}, e.g. 0",
+        )
 
 
 def data_task(data: dict[str, Any]) -> str | None:

@@ -56,6 +56,7 @@ OPEN_FRACTION = "a fraction in (0, 1), e.g. 0.1"
 UNIT_FRACTION = "a fraction in (0, 1], e.g. 0.5"
 CLOSED_FRACTION = "a fraction in [0, 1]"
 SEED = "a whole number >= 0, e.g. 0"
+SEED_MAX = 2**32 - 1  # numpy and Lightning's seed_everything accept no larger seed
 TEXT = "text"
 
 
@@ -64,7 +65,7 @@ class TopLevel(Node):
     """Keys of train.yaml itself; each group below is checked by its own model."""
 
     task_name: str = key("train", "a name for the run's folder, e.g. train")
-    seed: int = key(0, SEED, ge=0)
+    seed: int = key(0, "a whole number in [0, 4294967295] (numpy's range), e.g. 0", ge=0, le=SEED_MAX)
     ckpt_path: str | None = key(None, "null or a checkpoint file, e.g. <run>/checkpoints/last.ckpt")
     resume: str | None = key(
         None, "null or a run directory to resume, e.g. outputs/train/runs/<run>"
@@ -93,8 +94,10 @@ class TopLevel(Node):
     logger: Any = key(None, "a logger group, e.g. logger=csv")
     paths: Any = key(..., "a paths group, e.g. paths=default")
     energy: Any = key(None, "an energy node, e.g. energy.backend=auto")
-    compress: Any = key(None, "null, compress=svd or compress=prune")
-    sparsity: Any = key(None, "null, sparsity=gmp, sparsity=rigl or sparsity=set")
+    compress: Any = key(None, "null, compress=svd, compress=prune or compress=structured")
+    sparsity: Any = key(
+        None, "null, sparsity=gmp, sparsity=rigl, sparsity=set or sparsity=structured"
+    )
     distill: Any = key(None, "null, or distill=default distill.teacher=<run>/checkpoints/best.ckpt")
     inference: Any = key(None, "an inference node, e.g. inference.enabled=false")
 
@@ -367,9 +370,26 @@ class DynamicSparseTraining(TargetNode):
     end_fraction: float = key(0.75, END_FRACTION, gt=0, le=1)
 
 
+class StructuredPruning(TargetNode):
+    channel_ratio: float = key(0.25, "a fraction of channels kept in (0, 1), e.g. 0.25", gt=0, lt=1)
+    milestones: list[Annotated[float, Field(ge=0, lt=1)]] = key(
+        [0.1, 0.2, 0.3],
+        "a rising list of fractions of the run in [0, 1), e.g. [0.1, 0.2, 0.3]",
+        min_length=1,
+    )
+
+    @field_validator("milestones")
+    @classmethod
+    def _rising(cls, milestones: list[float]) -> list[float]:
+        if milestones != sorted(set(milestones)):
+            raise ValueError("not rising")
+        return milestones
+
+
 SPARSITY = {
     "frugal.callbacks.sparsity.GradualMagnitudePruning": GradualMagnitudePruning,
     "frugal.callbacks.sparsity.DynamicSparseTraining": DynamicSparseTraining,
+    "frugal.callbacks.structured.StructuredPruning": StructuredPruning,
 }
 
 
@@ -389,7 +409,16 @@ class PruneCompression(Node):
     )
 
 
-COMPRESSION = {"svd": SvdCompression, "prune": PruneCompression}
+class StructuredCompression(Node):
+    method: Literal["structured"] = key("structured", "structured")
+    channel_ratio: float = key(0.25, "a fraction of channels kept in (0, 1), e.g. 0.25", gt=0, lt=1)
+
+
+COMPRESSION = {
+    "svd": SvdCompression,
+    "prune": PruneCompression,
+    "structured": StructuredCompression,
+}
 
 
 # ---- distillation ----------------------------------------------------------------------------
@@ -428,6 +457,7 @@ BATCHES = "a whole number of batches >= 0, or a fraction in [0, 1]"
 DeviceCount = Annotated[int, Field(ge=1)]
 GpuIndex = Annotated[int, Field(ge=0)]
 Batches = Annotated[int, Field(ge=0)] | Annotated[float, Field(ge=0, le=1)]
+TrainBatches = Annotated[int, Field(ge=1)] | Annotated[float, Field(gt=0, le=1)]  # 0: no training
 
 
 class Trainer(TargetNode):
@@ -448,7 +478,9 @@ class Trainer(TargetNode):
     max_steps: Literal[-1] | Annotated[int, Field(ge=1)] = key(-1, STEPS_OR_ALL)
     min_steps: int | None = key(None, "null or a whole number >= 0", ge=0)
     max_time: str | dict[str, int] | None = key(None, "null or DD:HH:MM:SS (prefer budget.time)")
-    limit_train_batches: Batches | None = key(None, BATCHES)
+    limit_train_batches: TrainBatches | None = key(
+        None, "a whole number of batches >= 1, or a fraction in (0, 1]"
+    )
     limit_val_batches: Batches | None = key(None, BATCHES)
     limit_test_batches: Batches | None = key(None, BATCHES)
     limit_predict_batches: Batches | None = key(None, BATCHES)
@@ -474,6 +506,21 @@ class Trainer(TargetNode):
     sync_batchnorm: bool = key(False, "true or false")
     reload_dataloaders_every_n_epochs: int = key(0, WHOLE_GE0, ge=0)
     default_root_dir: str | None = key(None, "null or a directory path")
+
+    @field_validator("max_time")
+    @classmethod
+    def _max_time(cls, max_time: str | dict[str, int] | None) -> str | dict[str, int] | None:
+        """As Lightning's Timer reads it: "DD:HH:MM:SS", or a dict of timedelta's keys."""
+        if isinstance(max_time, str):
+            parts = max_time.split(":")
+            if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
+                raise ValueError("not DD:HH:MM:SS")
+        elif isinstance(max_time, dict):
+            units = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds")
+            unknown = [name for name in max_time if name not in units]
+            if unknown or any(value < 0 for value in max_time.values()):
+                raise ValueError(f"not a duration (keys: {', '.join(units)}; amounts >= 0)")
+        return max_time
 
     @field_validator("strategy")
     @classmethod
@@ -510,8 +557,24 @@ class LearningRateMonitor(TargetNode):
     log_weight_decay: bool = key(False, "true or false")
 
 
+class EarlyStopping(TargetNode):
+    monitor: Literal[METRICS] = key(..., f"a logged metric: {NAMED_METRICS}")  # type: ignore[valid-type]
+    min_delta: float = key(0.0, "a number >= 0", ge=0)
+    patience: int = key(3, WHOLE_GE0, ge=0)
+    verbose: bool = key(False, "true or false")
+    mode: Literal["min", "max"] = key("min", "min or max")
+    strict: bool = key(True, "true or false")
+    check_finite: bool = key(True, "true or false")
+    stopping_threshold: float | None = key(None, "null or a number")
+    divergence_threshold: float | None = key(None, "null or a number")
+    check_on_train_epoch_end: bool | None = key(None, "true, false or null")
+    log_rank_zero_only: bool = key(False, "true or false")
+
+
 CALLBACKS = {
     "lightning.pytorch.callbacks.ModelCheckpoint": ModelCheckpoint,
+    "lightning.pytorch.callbacks.EarlyStopping": EarlyStopping,
+    "lightning.pytorch.callbacks.early_stopping.EarlyStopping": EarlyStopping,
     "lightning.pytorch.callbacks.LearningRateMonitor": LearningRateMonitor,
 }
 

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="frugal-report",
         description=(
             f"Compare training runs: finds every {RESULT_FILE} under the given run or multirun "
-            "directories (recursively) and writes runs.csv, report.md, pareto.png and curves.png."
+            "directories (recursively) and writes runs.csv, report.md, pareto.png, curves.png and, "
+            "when a run measured its inference energy, lifetime.png."
         ),
         epilog=(
             "Runs whose result.json is missing, malformed, out of range or not a regular file "
@@ -93,10 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         inferences=args.inferences,
     )
     if not args.no_plots:
-        from frugal.report.plots import plot_curves, plot_pareto  # matplotlib: only when drawing
+        from frugal.report.plots import (  # matplotlib: only when drawing
+            plot_curves,
+            plot_lifetime,
+            plot_pareto,
+        )
 
         plot_pareto(comparison, args.out / "pareto.png")
         plot_curves(comparison, args.out / "curves.png")
+        if any(run.inference_j_per_1k is not None for run in runs):
+            plot_lifetime(comparison, args.out / "lifetime.png", args.inferences)
     print(f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped -> {args.out}")
     return 0
 

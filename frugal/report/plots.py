@@ -38,7 +38,7 @@ from matplotlib.transforms import Bbox
 from frugal.report.collect import Run
 from frugal.report.compare import Comparison
 from frugal.report.text import clip, visible
-from frugal.report.units import plural
+from frugal.report.units import plural, si
 from frugal.status import Status
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision
@@ -624,3 +624,157 @@ def _nan_for_unknown(values: Sequence[float | None]) -> list[float]:
 def _plain(text: str, limit: int) -> str:
     """Run-supplied text for a figure: one line, cut to ``limit`` (drawn with parse_math off)."""
     return clip(visible(text), limit)
+
+
+# ---- lifetime.png ------------------------------------------------------------------------------
+LIFETIME_N = (1e3, 1e9)  # predictions: the x range of lifetime.png
+LIFETIME_POINTS = 200
+LIFETIME_PANEL_WIDTH_IN = 5.2
+
+
+def plot_lifetime(comparison: Comparison, path: Path, inferences: int | None = None) -> None:
+    """One panel per dataset: lifetime energy (training + N predictions) against N on log–log
+    axes, N from 1e3 to 1e9; one line per run that has a lifetime (trained as planned, test
+    accuracy, training and inference energy known). Runs on the training-energy Pareto
+    frontier (★) are drawn bold, runs on the accuracy / lifetime frontier at some N solid,
+    the others thin and dashed; break-even points between runs on the lifetime frontier are
+    marked, and ``inferences`` (the report's N) is a dotted vertical line."""
+    from frugal.report.lifetime import break_evens, dataset_lines, frontier_spans
+
+    runs = comparison.runs
+    datasets = list(comparison.by_dataset().items())[:MAX_DATASET_ROWS]
+    colors = _model_colors(runs)
+    low_n, high_n = LIFETIME_N
+    ns = [low_n * (high_n / low_n) ** (k / (LIFETIME_POINTS - 1)) for k in range(LIFETIME_POINTS)]
+    with matplotlib.rc_context(PAPER_STYLE):
+        key = _key_entries(comparison, datasets)
+        columns = 1 if len(key) <= KEY_ROWS else 2
+        key_width_in = _key_column_in(key) * columns
+        key_height_in = (min(len(key), KEY_ROWS) + 1) * KEY_LINE_PT / 72
+        height_in = max(PANEL_HEIGHT_IN * len(datasets), key_height_in) + 1.0
+        fig = Figure(figsize=(LIFETIME_PANEL_WIDTH_IN + key_width_in, height_in))
+        FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(
+            len(datasets), 2, width_ratios=(LIFETIME_PANEL_WIDTH_IN, key_width_in)
+        )
+        axes = [fig.add_subplot(grid[r, 0]) for r in range(len(datasets))]
+        key_ax = fig.add_subplot(grid[:, 1])
+        key_ax.set_axis_off()
+        ends: dict[Axes, list[tuple[int, float, bool]]] = {}
+        shown: list[int] = []
+        drawn: set[str] = set()  # kinds of line and mark drawn: only those get a legend entry
+        estimated = False
+        for ax, (dataset, indices) in zip(axes, datasets, strict=True):
+            lines = dataset_lines(runs, indices)
+            spans = frontier_spans(lines)
+            _row_title(ax, dataset, indices)
+            ax.set_xlabel("predictions served, N")
+            ax.set_ylabel("lifetime energy (J)")
+            if len(lines) < len(indices):
+                ax.set_xlabel(
+                    f"predictions served, N\nnot shown: {len(indices) - len(lines)} of "
+                    f"{len(indices)} (no lifetime: inference or training energy, accuracy "
+                    "unknown, or not trained as planned)"
+                )
+            if not lines:
+                _empty_panel(ax, "no run with a measured inference energy")
+                continue
+            # Others first, then lifetime-frontier runs, then ★ runs on top.
+            for line in sorted(
+                lines,
+                key=lambda ln: (comparison.on_energy_front[ln.index], spans[ln.index] is not None),
+            ):
+                i = line.index
+                star = comparison.on_energy_front[i]
+                on_lifetime = spans[i] is not None
+                ax.plot(
+                    ns,
+                    [line.at(n) for n in ns],
+                    color=colors[i],
+                    linewidth=2.2 if star else 1.3 if on_lifetime else 0.9,
+                    linestyle="-" if star or on_lifetime else "--",
+                    alpha=1.0 if star or on_lifetime else 0.6,
+                    zorder=3 if star else 2.5 if on_lifetime else 2,
+                )
+                estimated |= runs[i].energy_estimated
+                shown.append(i)
+                drawn.add("star" if star else "lifetime" if on_lifetime else "other")
+                ends.setdefault(ax, []).append((comparison.numbers[i], line.at(ns[-1]), star))
+            crossings = [
+                c
+                for c in break_evens([ln for ln in lines if spans[ln.index] is not None])
+                if low_n <= c.n <= high_n
+            ]
+            if crossings:
+                drawn.add("break-even")
+                ax.scatter(
+                    [c.n for c in crossings],
+                    [c.energy_j for c in crossings],
+                    s=22,
+                    marker="o",
+                    facecolors="white",
+                    edgecolors="0.15",
+                    linewidths=1.0,
+                    zorder=4,
+                )
+            if inferences is not None and low_n <= inferences <= high_n:
+                ax.axvline(inferences, color="0.4", linestyle=":", linewidth=0.9, zorder=1)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(low_n, high_n)
+            ax.xaxis.set_major_locator(LogLocator(numticks=8))
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.yaxis.set_major_formatter(EngFormatter(sep=""))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        samples = {
+            "star": Line2D([], [], color="0.2", linewidth=2.2, label="★ training-energy frontier"),
+            "lifetime": Line2D(
+                [], [], color="0.2", linewidth=1.3, label="on the lifetime frontier at some N"
+            ),
+            "other": Line2D(
+                [], [], color="0.2", linewidth=0.9, linestyle="--", alpha=0.6, label="other runs"
+            ),
+            "break-even": _sample(
+                "o", "break-even between lifetime-frontier runs", face="white", edge="0.15"
+            ),
+        }
+        handles: list[object] = [sample for kind, sample in samples.items() if kind in drawn]
+        if inferences is not None and low_n <= inferences <= high_n:
+            handles.append(
+                Line2D([], [], color="0.4", linestyle=":", label=f"report's N = {si(inferences)}")
+            )
+        shown_runs = [runs[i] for i in shown]
+        _bottom_legend(fig, handles + _model_handles(shown_runs, [colors[i] for i in shown]))
+        _key(key_ax, comparison, key, colors)
+        title = _suptitle("Lifetime energy: training + N predictions", comparison, datasets)
+        if estimated:
+            title += " (estimated energy)"
+        _layout(fig, title)
+        for ax, points in ends.items():
+            _number_line_ends(ax, points)
+        fig.savefig(path)
+
+
+def _number_line_ends(ax: Axes, ends: Sequence[tuple[int, float, bool]]) -> None:
+    """Run numbers just right of the axes, at the height where each line ends, nudged apart
+    so that none overlaps another (bold for ★ runs)."""
+    gap_pt = NUMBER_FONT_SIZE * 1.25
+    points_per_px = 72 / ax.figure.dpi
+    placed: list[tuple[float, float, int, bool]] = []  # (height in pt, y, number, star)
+    for number, y, star in sorted(ends, key=lambda e: e[1]):
+        height_pt = ax.transData.transform((1.0, y))[1] * points_per_px
+        nudged_pt = max(height_pt, placed[-1][0] + gap_pt) if placed else height_pt
+        placed.append((nudged_pt, y, number, star))
+        ax.annotate(
+            str(number),
+            (1.0, y),
+            xycoords=ax.get_yaxis_transform(),  # x: axes fraction, y: data
+            xytext=(3, nudged_pt - height_pt),
+            textcoords="offset points",
+            fontsize=NUMBER_FONT_SIZE,
+            fontweight="bold" if star else "normal",
+            va="center",
+            ha="left",
+            annotation_clip=False,
+        )

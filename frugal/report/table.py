@@ -16,6 +16,16 @@ from pathlib import Path
 
 from frugal.report.collect import ASSUMED_UNCERTAINTY, Run, Skipped
 from frugal.report.compare import FRONTIER_MARK, Comparison, Unresolved
+from frugal.report.lifetime import (
+    MAX_BREAK_EVEN_ROWS,
+    FrontierSpan,
+    Line,
+    break_evens,
+    cheapest,
+    dataset_lines,
+    frontier_spans,
+    lifetime_energy_j,
+)
 from frugal.report.text import visible
 from frugal.report.units import UNKNOWN, percent, plural, seconds, si
 from frugal.status import FRONTIER_STATUSES
@@ -139,15 +149,6 @@ def total_spent(run: Run, key: str) -> float | None:
     return None if own is None or source is None else own + source
 
 
-def lifetime_energy_j(run: Run, inferences: int) -> float | None:
-    """Training energy (with the source run's, for a compressed run) plus ``inferences``
-    predictions at the run's measured inference energy; unknown when either is."""
-    training = total_spent(run, "energy_j")
-    if training is None or run.inference_j_per_1k is None:
-        return None
-    return training + inferences / 1000 * run.inference_j_per_1k
-
-
 def energy_cell(run: Run) -> str:
     """``812 J ±30% (codecarbon:cpu_load, est.)``: the amount, its uncertainty, how it was
     obtained, and whether it is an estimate."""
@@ -189,14 +190,14 @@ def _header(comparison: Comparison, inputs: Sequence[Path], plots: bool, inferen
         f"- {FRONTIER_MARK} Pareto frontier: no other run on the same dataset has both higher test "
         "accuracy and lower energy. Only runs that trained as planned qualify "
         f"({' or '.join(sorted(FRONTIER_STATUSES))}).",
-        "- `#`: the run's number in `runs.csv`"
-        + (", `pareto.png` and `curves.png`." if plots else "."),
+        "- `#`: the run's number in `runs.csv`" + (f", {_plot_names(runs)}." if plots else "."),
     ]
     if any(run.inference_j_per_1k is not None for run in runs):
         lines.append(
             f"- Lifetime energy: training + {si(inferences)} predictions at the run's measured "
             "inference energy (`--inferences N` to change); a compressed run also carries its "
-            "source run's training."
+            "source run's training. Where it ranks runs differently as N grows: each dataset's "
+            "*Lifetime energy* section (break-even N)" + (", and `lifetime.png`." if plots else ".")
         )
     else:
         lines.append(
@@ -210,7 +211,15 @@ def _header(comparison: Comparison, inputs: Sequence[Path], plots: bool, inferen
             "",
             "![validation accuracy during training](curves.png)",
         ]
+        if any(run.inference_j_per_1k is not None for run in runs):
+            lines += ["", "![lifetime energy against predictions served](lifetime.png)"]
     return "\n".join(lines)
+
+
+def _plot_names(runs: Sequence[Run]) -> str:
+    if any(run.inference_j_per_1k is not None for run in runs):
+        return "`pareto.png`, `curves.png` and `lifetime.png`"
+    return "`pareto.png` and `curves.png`"
 
 
 def _only(datasets: dict[str, list[int]]) -> str:
@@ -269,6 +278,7 @@ def _dataset_section(
     parts.append(_runs_table(comparison, indices, inferences))
     if comparison.has_seed_groups(indices):
         parts.append(_seed_table(comparison, indices))
+    parts.append(_lifetime_section(comparison, indices, inferences))
     if any(comparison.runs[i].compression for i in indices):
         parts.append(_compression_table(comparison, indices))
     return "\n\n".join(parts)
@@ -345,6 +355,137 @@ def _runs_table(comparison: Comparison, indices: Sequence[int], inferences: int)
             row.append(si(lifetime_energy_j(run, inferences), "J"))
         rows.append(row)
     return _markdown_table(header, rows)
+
+
+def _lifetime_section(comparison: Comparison, indices: Sequence[int], inferences: int) -> str:
+    """Per dataset: each run's lifetime line, the N where it is on the accuracy / lifetime
+    frontier, the cheapest run as N grows, and the break-even N between runs."""
+    runs = comparison.runs
+    lines = dataset_lines(runs, indices)
+    if not lines:
+        return ""
+    number = {i: comparison.numbers[i] for i in indices}
+    spans = frontier_spans(lines)
+    order = sorted(
+        lines,
+        key=lambda ln: (
+            spans[ln.index] is None,
+            spans[ln.index].low if spans[ln.index] else 0.0,  # type: ignore[union-attr]
+            _descending(ln.accuracy),
+        ),
+    )
+    header = (
+        "#",
+        "run",
+        "test acc",
+        "training energy",
+        "inference (per 1k predictions)",
+        f"lifetime ({si(inferences)} predictions)",
+        "on the lifetime frontier for",
+    )
+    rows = [
+        (
+            str(number[ln.index]),
+            md(comparison.labels[ln.index]),
+            percent(ln.accuracy),
+            si(ln.training_j, "J"),
+            si(ln.per_prediction_j * 1000, "J"),
+            si(ln.at(inferences), "J"),
+            _span_text(spans[ln.index], number),
+        )
+        for ln in order
+    ]
+    parts = [
+        "### Lifetime energy\n\nTraining + N predictions at the measured inference energy: a "
+        "straight line in N per run. A run is on the *lifetime frontier* at N when no other "
+        "run has both higher test accuracy and lower lifetime energy there; the ends of its "
+        "range are break-even points.",
+        _markdown_table(header, rows),
+    ]
+    compared = {ln.index for ln in lines}
+    left_out = [i for i in indices if i not in compared]
+    if left_out:
+        parts.append(
+            f"Not compared: {plural(len(left_out), 'run')} without a measured inference energy, "
+            "a known training energy or a test accuracy, or that did not train as planned ("
+            + ", ".join(f"#{number[i]}" for i in left_out)
+            + ")."
+        )
+    pieces = cheapest(lines)
+    parts.append(
+        "Lowest lifetime energy whatever the accuracy: "
+        + ", then ".join(
+            f"#{number[i]} ({percent(runs[i].test_acc)})" + (f" from N = {si(n)}" if n > 0 else "")
+            for n, i in pieces
+        )
+        + (" at every N." if len(pieces) == 1 else ".")
+    )
+    parts.append(_break_even_table(comparison, lines, spans, number))
+    return "\n\n".join(parts)
+
+
+def _span_text(span: FrontierSpan | None, number: dict[int, int]) -> str:
+    if span is None:
+        return "no N"
+    if span.low == 0 and math.isinf(span.high):
+        return "every N"
+    before = f" (below: #{number[span.entered_after]})" if span.entered_after is not None else ""
+    after = f" (beyond: #{number[span.left_to]})" if span.left_to is not None else ""
+    if span.low == 0:
+        return f"N ≤ {si(span.high)}{after}"
+    if math.isinf(span.high):
+        return f"N ≥ {si(span.low)}{before}"
+    return f"{si(span.low)} ≤ N ≤ {si(span.high)}{before}{after}"
+
+
+def _break_even_table(
+    comparison: Comparison,
+    lines: Sequence[Line],
+    spans: dict[int, FrontierSpan | None],
+    number: dict[int, int],
+) -> str:
+    """Where the lines of two runs on the lifetime frontier (at some N) cross."""
+    runs = comparison.runs
+    on_frontier = [ln for ln in lines if spans[ln.index] is not None]
+    crossings = break_evens(on_frontier)
+    if not crossings:
+        return (
+            "**Break-even N:** none: no two runs on the lifetime frontier change order as N "
+            "grows (the one cheaper to train is also the one cheaper to serve)."
+        )
+    header = (
+        "break-even N",
+        "lifetime energy there",
+        "cheaper below (to train)",
+        "cheaper beyond (to serve)",
+    )
+    rows = [
+        (
+            si(c.n),
+            si(c.energy_j, "J"),
+            f"#{number[c.cheap_first]} {md(comparison.labels[c.cheap_first])} "
+            f"({percent(runs[c.cheap_first].test_acc)})",
+            f"#{number[c.cheap_later]} {md(comparison.labels[c.cheap_later])} "
+            f"({percent(runs[c.cheap_later].test_acc)})",
+        )
+        for c in crossings[:MAX_BREAK_EVEN_ROWS]
+    ]
+    text = (
+        "**Break-even N** between runs on the lifetime frontier: the number of predictions at "
+        "which their lifetime energies are equal.\n\n" + _markdown_table(header, rows)
+    )
+    if len(crossings) > MAX_BREAK_EVEN_ROWS:
+        text += f"\n\n… and {len(crossings) - MAX_BREAK_EVEN_ROWS} more pairs, not listed."
+    uncertain = [
+        runs[ln.index].energy_uncertainty for ln in on_frontier if runs[ln.index].energy_estimated
+    ]
+    if uncertain:
+        text += (
+            f"\n\nThe energies are estimates (up to {_plus_minus(max(uncertain))} each): a "
+            "break-even N is an order of magnitude, not a figure, and unresolved where two "
+            "runs' training or inference energies are within that of each other."
+        )
+    return text
 
 
 def _seed_table(comparison: Comparison, indices: Sequence[int]) -> str:
