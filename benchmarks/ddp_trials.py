@@ -155,7 +155,7 @@ def main() -> None:
             for kind in kinds:
                 run_dir = Path(tmp) / f"{kind}_{i}"
                 if kind == "energy":
-                    row = budget_trial(run_dir, f"budget.energy={rng.uniform(3, 8):.2f}J")
+                    row = budget_trial(run_dir, f"budget.energy={rng.uniform(15, 40):.2f}J")
                 elif kind == "time":
                     row = budget_trial(run_dir, f"budget.time={rng.uniform(2, 6):.2f}s")
                 else:
