@@ -354,7 +354,7 @@ def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig
     trains on, not only its own, and — for codecarbon's CPU estimate — every rank's process,
     which its `process` tracking mode would not see (it counts only local rank 0's): with
     several ranks on the node it tracks the machine instead (an over-count, never an under)."""
-    if trainer.world_size > 1 and energy.codecarbon_tracking_mode == "process":
+    if trainer.num_devices > 1 and energy.codecarbon_tracking_mode == "process":
         energy = replace(energy, codecarbon_tracking_mode="machine")
     if energy.gpu_indices is not None or not isinstance(trainer.accelerator, CUDAAccelerator):
         return energy

@@ -20,6 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from frugal.cluster import requeue
 from frugal.config import ConfigError, check_command_line, help_text
 from frugal.config.errors import one_line
 from frugal.status import EXIT_BAD_INPUT, EXIT_OK, Status, exit_code
@@ -47,6 +48,10 @@ def _hydra_main(cfg: DictConfig) -> float | tuple[float | None, ...] | None:
     code = exit_code(status, cfg.budget.get("on_exceed") or "stop", signum)
     if code != EXIT_OK:
         print(f"frugal-train: {status}: {result['message']}", file=sys.stderr)
+        if status == Status.INTERRUPTED:
+            # A submitit job stopped by a pre-emption signal (checkpoint and ledger saved) is
+            # requeued by submitit and resumes its run; this call then does not return.
+            requeue(signum)
         # A refused or diverged job does not stop the other jobs of a sweep; a signal does.
         if status == Status.INTERRUPTED or not _in_multirun():
             sys.exit(code)

@@ -8,7 +8,8 @@ Shaped after Lightning's `Timer` callback. The parts, each with one concern:
 - `steps_allowed` / `first_to_run_out` (budget/plan.py): pure planning and stop rules.
 - `RankAgreement` (agreement.py): one gather per step through the strategy, so every rank books
   the same totals and takes the same decision on the same step.
-- `StopSignals` (signals.py): SIGTERM/SIGINT/SIGUSR1 noted, honoured at the next agreed step.
+- `StopSignals` (signals.py): SIGTERM/SIGINT and the pre-emption signals (SIGUSR1/SIGUSR2)
+  noted, honoured at the next agreed step.
 This class wires them to Lightning's hooks and answers a few queries (`status`, `spent()`,
 `lr_progress()`, `progress()`).
 

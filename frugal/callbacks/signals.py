@@ -1,5 +1,7 @@
-"""Stop requests by signal (SIGTERM, SIGINT, SLURM's pre-emption SIGUSR1): noted, never acted on
-inside the handler.
+"""Stop requests by signal (SIGTERM, SIGINT, the pre-emption signals SIGUSR1 — SLURM's and
+Lightning's convention — and SIGUSR2 — submitit's, or whichever `SUBMITIT_PREEMPT_SIGNAL`
+names): noted, never acted on inside the handler. Under a submitit job, a run stopped by a
+pre-emption signal is then requeued (`frugal.cluster.requeue`) and resumes where it stopped.
 
 Lightning's own SIGTERM handler broadcasts a tensor from inside the handler and kills the other
 ranks' processes; a signal that reaches rank 1 then waits on a collective rank 0 never joins
@@ -11,12 +13,24 @@ is being honoured falls back to the default behaviour (Ctrl-C twice: stop now).
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from types import FrameType
 from typing import Any
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+def _stop_signals() -> tuple[int, ...]:
+    """SIGTERM, SIGINT, SIGUSR1, SIGUSR2, and submitit's pre-emption signal if another."""
+    found = [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2]
+    preempt = getattr(signal, "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2"), None)
+    uncatchable = (signal.SIGKILL, signal.SIGSTOP)
+    if isinstance(preempt, signal.Signals) and preempt not in (*found, *uncatchable):
+        found.append(preempt)
+    return tuple(found)
+
+
+STOP_SIGNALS = _stop_signals()
 
 
 class StopSignals:

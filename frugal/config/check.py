@@ -537,7 +537,7 @@ def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) ->
     """Checks that read files or import the user's code; each lives with what it checks
     (`frugal.data.build`, `frugal.checkpoint`, `frugal.models.registry`)."""
     cfg = cfg if isinstance(cfg, DictConfig) else OmegaConf.create(node)
-    shape = None
+    shape, splits = None, None
     if "_target_" in node["data"] or data_task(node["data"]) == "files":
         from frugal.data.build import check_source  # reads a data file once, in full
 
@@ -555,15 +555,94 @@ def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) ->
         from frugal.distill import check_teacher  # reads the teacher's checkpoint and run
 
         check_teacher(node["distill"], node["data"])
+    backbone = None
     if node["model"].get("_target_") is not None:
         from frugal.models.registry import build_model, check_model_config
 
         check_model_config(cfg.model)
         shape = shape or data_shape(node["data"])
         if shape is not None:  # the user's model, built once for the data: runs on zeros
-            build_model(cfg.model, *shape)
+            backbone = build_model(cfg.model, *shape)
     elif "_target_" not in node["data"]:
-        check_model_fits(node["model"], shape or data_shape(node["data"]))
+        shape = shape or data_shape(node["data"])
+        backbone = check_model_fits(node["model"], shape)
+    if node.get("ckpt_path") and backbone is not None:
+        check_checkpoint_fits(cfg, node, backbone)
+    if shape is not None:
+        check_batches(node, train_size(node, splits))
+
+
+def check_checkpoint_fits(cfg: DictConfig, node: dict[str, Any], backbone: Any) -> None:
+    """The checkpoint's weights fit the configured model (as `frugal.pipeline` checks again
+    before Lightning restores them). Left to the run where sparse training is involved: its
+    callbacks may change shapes (structured pruning) before the weights are loaded."""
+    from pathlib import Path
+
+    from frugal.checkpoint import check_shapes, saved_config
+
+    saved = saved_config(Path(str(node["ckpt_path"])).expanduser())
+    if node.get("sparsity") is not None or (saved is not None and saved.get("sparsity")):
+        return
+    state = {f"backbone.{name}": value for name, value in backbone.state_dict().items()}
+    check_shapes(state, cfg)
+
+
+def train_size(node: dict[str, Any], splits: Any) -> int | None:
+    """Training samples of frugal's own sources (as `frugal.data.sources` splits them), known
+    without generating them; None where only building the data would tell."""
+    if splits is not None:
+        return len(splits.y_train)
+    task, source = data_task(node["data"]), node["data"].get("source") or {}
+    if task == "synthetic":
+        total = source.get("num_samples", 512)
+        return total - 2 * max(total // 8, 1)
+    if task == "mnist1d" and not _dataset_args(source):
+        return schema.MNIST1D_TRAIN - source.get("val_size", 400)
+    if task == "digits":
+        return schema.DIGITS_IMAGES - source.get("val_size", 180) - source.get("test_size", 360)
+    return None
+
+
+def check_batches(node: dict[str, Any], samples: int | None) -> None:
+    """Lightning refuses a `val_check_interval` longer than an epoch, and trains nothing on
+    `limit_train_batches` that rounds to 0 batches: found here, not after start-up."""
+    trainer = node["trainer"]
+    if samples is None or trainer.get("fast_dev_run") or trainer.get("overfit_batches"):
+        return
+    devices = trainer.get("devices")
+    if isinstance(devices, list):
+        ranks = len(devices)
+    else:
+        ranks = devices if isinstance(devices, int) and devices >= 1 else 1
+    per_rank = samples // max(ranks * (trainer.get("num_nodes") or 1), 1)
+    batch_size = node["data"]["batch_size"]
+    batches = per_rank // batch_size if per_rank >= batch_size else 1  # full batches only
+    limit = trainer.get("limit_train_batches")
+    if isinstance(limit, float):
+        batches = int(batches * limit)
+        if batches == 0:
+            raise bad(
+                "trainer.limit_train_batches",
+                limit,
+                f"leaves no batch of the {per_rank // batch_size or 1} in an epoch",
+                "a larger fraction, or a whole number of batches >= 1",
+            )
+    elif isinstance(limit, int):
+        batches = min(batches, limit)
+    interval = trainer.get("val_check_interval")
+    if (
+        isinstance(interval, int)
+        and not isinstance(interval, bool)
+        and trainer.get("check_val_every_n_epoch") is not None
+        and interval > batches
+    ):
+        raise bad(
+            "trainer.val_check_interval",
+            interval,
+            f"longer than an epoch ({batches} training batches of {batch_size})",
+            f"a whole number of steps <= {batches}, a fraction of an epoch in (0, 1], or "
+            "trainer.check_val_every_n_epoch=null to count steps across epochs",
+        )
 
 
 def _dataset_args(source: dict[str, Any]) -> set[str]:
@@ -583,11 +662,12 @@ def data_shape(data: dict[str, Any]) -> tuple[tuple[int, ...], int] | None:
     return None
 
 
-def check_model_fits(model: dict[str, Any], shape: tuple | None) -> None:
+def check_model_fits(model: dict[str, Any], shape: tuple | None) -> Any:
     """Build the model for the data's shape on the meta device (no memory, no arithmetic): a
-    depth the input cannot take, or a 2D CNN on flat features, is found before any work."""
+    depth the input cannot take, or a 2D CNN on flat features, is found before any work.
+    Returns the (meta) model, None where it could not be built here."""
     if shape is None:
-        return
+        return None
     import torch
 
     from frugal.models import create_model
@@ -595,7 +675,7 @@ def check_model_fits(model: dict[str, Any], shape: tuple | None) -> None:
     input_shape, classes = shape
     try:
         with torch.device("meta"):
-            create_model(model["name"], input_shape, classes, **(model.get("kwargs") or {}))
+            return create_model(model["name"], input_shape, classes, **(model.get("kwargs") or {}))
     except ValueError as err:
         raise bad(
             "model",
@@ -604,4 +684,4 @@ def check_model_fits(model: dict[str, Any], shape: tuple | None) -> None:
             "a model and model.kwargs that fit the data",
         ) from None
     except Exception:  # an operation the meta device lacks: the real build will tell
-        return
+        return None

@@ -70,7 +70,18 @@ def _check(cfg: DictConfig, job_num: int | None) -> None:
         from frugal.checkpoint import resolve_resume  # the run's own configuration, restored
 
         cfg = resolve_resume(cfg)
-    check_config(cfg, output_key=key)
+    here = job_num is None or not runs_elsewhere(cfg)
+    check_config(cfg, output_key=key, on_this_machine=here)
+
+
+# Launchers whose jobs run on other machines (SLURM, Ray on AWS, RQ workers): GPUs and energy
+# counters are the compute node's, checked by each job when it starts, not the login node's.
+REMOTE_LAUNCHERS = ("SlurmLauncher", "RayAWSLauncher", "RQLauncher")
+
+
+def runs_elsewhere(cfg: DictConfig) -> bool:
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    return target.endswith(REMOTE_LAUNCHERS)
 
 
 # ---- flags and overrides ---------------------------------------------------------------------
