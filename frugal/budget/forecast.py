@@ -28,18 +28,31 @@ class CostForecaster:
             key: deque(maxlen=_EVALUATIONS_KEPT) for key in FORECAST_KEYS
         }
         self._slope: dict[str, float | None] = dict.fromkeys(FORECAST_KEYS)
+        self._saved: dict[str, float | None] = dict.fromkeys(FORECAST_KEYS, 0.0)
+        self._saves: dict[str, deque[float]] = {
+            key: deque(maxlen=_EVALUATIONS_KEPT) for key in FORECAST_KEYS
+        }
 
     # ---- what the callback feeds in --------------------------------------------------------
     def observe_step(
-        self, step: int, spent: dict[str, float | None], evaluated: dict[str, float | None]
+        self,
+        step: int,
+        spent: dict[str, float | None],
+        evaluated: dict[str, float | None],
+        saved: dict[str, float | None] | None = None,
     ) -> None:
-        """Cumulative spending of this segment right after training step `step`, and the part
-        of it spent on evaluations (validations with their checkpoint saves) so far."""
+        """Cumulative spending of this segment right after training step `step`, the part of
+        it spent on evaluations (validations with their checkpoint saves) so far, and the part
+        of that spent on the checkpoint saves alone."""
         for key in FORECAST_KEYS:
             before, now = self._evaluated[key], evaluated.get(key)
             if before is not None and now is not None and now > before:
                 self._evaluations[key].append(now - before)
             self._evaluated[key] = now
+            saved_before, saved_now = self._saved[key], (saved or {}).get(key)
+            if saved_before is not None and saved_now is not None and saved_now > saved_before:
+                self._saves[key].append(saved_now - saved_before)
+            self._saved[key] = saved_now
         self._points.append((step, self._training_part(spent)))
 
     def refit(self) -> None:
@@ -60,6 +73,11 @@ class CostForecaster:
     def evaluation(self, key: str) -> float | None:
         """Cost of one validation with its checkpoint saves: the largest recently measured."""
         costs = self._evaluations.get(key)
+        return max(costs) if costs else None
+
+    def checkpoint(self, key: str) -> float | None:
+        """Cost of the checkpoint saves after a validation: the largest recently measured."""
+        costs = self._saves.get(key)
         return max(costs) if costs else None
 
     def _last_delta(self, key: str) -> float | None:

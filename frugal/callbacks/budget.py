@@ -120,6 +120,10 @@ class BudgetCallback(L.Callback):
         self._local = {"data_samples": 0.0, "compute_flop": 0.0}
         self._evaluated_local = {"time_s": 0.0, "energy_j": 0.0}
         self._eval_started: tuple[float, float | None] | None = None
+        # The checkpoint saves after a validation (from our on_validation_end, which runs
+        # before ModelCheckpoint's, to the next step): what a final checkpoint costs.
+        self._saved_local = {"time_s": 0.0, "energy_j": 0.0}
+        self._val_ended: tuple[float, float | None] | None = None
         self._energy_baseline_j: float | None = 0.0
         self._memory: PeakMemoryMeter | None = None
         self._start_s = 0.0
@@ -223,7 +227,7 @@ class BudgetCallback(L.Callback):
                 # What training steps may spend, the one about to run included: the limit less
                 # the final checkpoint (about a step). A closing validation, when one is due,
                 # is caught by `last`: the same rule as the stop, so no step runs at LR 0.
-                spendable = limit - per_step
+                spendable = limit - self._checkpoint_cost(key)
                 last = used + per_step + continuing.get(key, 0.0) > limit  # none after this one
                 fractions.append(1.0 if last or spendable <= 0 else used / spendable)
         if not fractions:
@@ -388,17 +392,25 @@ class BudgetCallback(L.Callback):
         if self._eval_started is None:
             self._eval_started = (self._clock(), self._read_energy_j())
 
+    @override
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._eval_started is not None and self._val_ended is None:
+            self._val_ended = (self._clock(), self._read_energy_j())
+
     def _end_evaluation(self) -> None:
         """A validation and the checkpoint saves after it are paid for once training resumes
         (or ends): their cost, measured locally, joins the next agreed booking."""
         if self._eval_started is None:
             return
-        start_s, start_j = self._eval_started
-        self._eval_started = None
-        self._evaluated_local["time_s"] += self._clock() - start_s
-        end_j = self._read_energy_j()
-        if start_j is not None and end_j is not None:
-            self._evaluated_local["energy_j"] += max(end_j - start_j, 0.0)
+        now_s, now_j = self._clock(), self._read_energy_j()
+        windows = [(self._eval_started, self._evaluated_local)]
+        if self._val_ended is not None:
+            windows.append((self._val_ended, self._saved_local))
+        self._eval_started = self._val_ended = None
+        for (start_s, start_j), total in windows:
+            total["time_s"] += now_s - start_s
+            if start_j is not None and now_j is not None:
+                total["energy_j"] += max(now_j - start_j, 0.0)
 
     @override
     def on_train_batch_end(
@@ -450,14 +462,26 @@ class BudgetCallback(L.Callback):
         if trainer.local_rank == 0:
             energy_j = nan_if_none(self._read_energy_j())
             evaluated_j = self._evaluated_local["energy_j"]
+            saved_j = self._saved_local["energy_j"]
         else:  # energy is metered once per node, by its local rank 0
-            energy_j = evaluated_j = 0.0
+            energy_j = evaluated_j = saved_j = 0.0
         sums, maxes = self._agreement.combine(
-            [self._local["data_samples"], self._local["compute_flop"], energy_j, evaluated_j],
-            [self._clock() - self._start_s, self._evaluated_local["time_s"], float(request)],
+            [
+                self._local["data_samples"],
+                self._local["compute_flop"],
+                energy_j,
+                evaluated_j,
+                saved_j,
+            ],
+            [
+                self._clock() - self._start_s,
+                self._evaluated_local["time_s"],
+                self._saved_local["time_s"],
+                float(request),
+            ],
         )
-        samples, flop, energy, evaluated_energy = sums
-        time_s, evaluated_time_s, agreed_request = maxes
+        samples, flop, energy, evaluated_energy, saved_energy = sums
+        time_s, evaluated_time_s, saved_time_s, agreed_request = maxes
         self._ledger.book("data_samples", samples)
         self._ledger.book("compute_flop", flop)
         self._ledger.book("time_s", time_s)
@@ -477,6 +501,7 @@ class BudgetCallback(L.Callback):
             trainer.global_step,
             {"time_s": segment["time_s"], "energy_j": segment["energy_j"]},
             {"time_s": evaluated_time_s, "energy_j": none_if_nan(evaluated_energy)},
+            {"time_s": saved_time_s, "energy_j": none_if_nan(saved_energy)},
         )
         return int(agreed_request)
 
@@ -506,12 +531,20 @@ class BudgetCallback(L.Callback):
         val_batches = sum(trainer.num_val_batches) if trainer.num_val_batches else 1
         return (self._per_step(key) or 0.0) * max(val_batches, 1)
 
+    def _checkpoint_cost(self, key: str) -> float:
+        """The final checkpoint: the largest recently measured save, at least one step."""
+        step = self._per_step(key) or 0.0
+        if key == "carbon_g":
+            saved = self._to_carbon(self._forecast.checkpoint("energy_j"))
+        else:
+            saved = self._forecast.checkpoint(key)
+        return max(step, saved or 0.0)
+
     def _closing_reserve(self, key: str) -> float:
-        """What a stop still spends: the closing validation and the final checkpoint (about
-        one step's cost for these models; measured into the ledger at the end)."""
+        """What a stop still spends: the closing validation and the final checkpoint."""
         if key in self._step_cost:
             return 0.0
-        return self._evaluation_cost(key) + (self._per_step(key) or 0.0)
+        return self._evaluation_cost(key) + self._checkpoint_cost(key)
 
     def _to_carbon(self, energy_j: float | None) -> float | None:
         if energy_j is None or self._carbon_g_per_kwh is None:
@@ -557,7 +590,7 @@ class BudgetCallback(L.Callback):
                 costs[key] = step
                 continue
             evaluation = self._evaluation_cost(key)
-            costs[key] = step * 2 + evaluation * (due_now + due_at_stop)  # step + checkpoint
+            costs[key] = step + self._checkpoint_cost(key) + evaluation * (due_now + due_at_stop)
         return costs
 
     def _replan(self, trainer: L.Trainer) -> None:
