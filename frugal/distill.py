@@ -71,11 +71,11 @@ class Distillation:
 
 
 # ---- the teacher -----------------------------------------------------------------------------
-def check_teacher(distill: Mapping[str, Any], data: Mapping[str, Any]) -> DictConfig:
+def check_teacher(distill: Mapping[str, Any], data: Mapping[str, Any]) -> None:
     """Start-up check of `distill.teacher`: a readable checkpoint frugal-train wrote, in a run
     directory (whose saved config tells its model and data), trained on `data` (the configured
-    data node, resolved) and not a compressed model. Returns the teacher run's config; raises
-    ConfigError naming `distill.teacher`."""
+    data node, resolved) and not a compressed model. Raises ConfigError naming
+    `distill.teacher`."""
     value = distill.get("teacher")
     load_checkpoint(value, KEY)
     where = f"{KEY}={shown(value)}"
@@ -100,14 +100,14 @@ def check_teacher(distill: Mapping[str, Any], data: Mapping[str, Any]) -> DictCo
             f"configured {key}={_value(now)}; expected a teacher trained on the configured data "
             "and split"
         )
-    return saved
 
 
 def build_teacher(
     distill: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
 ) -> nn.Module:
-    """The teacher named by `distill.teacher`, its weights loaded (a sparse-trained teacher
-    with its masks applied), frozen and in eval mode, on the CPU."""
+    """The teacher named by `distill.teacher` (checked by `check_teacher`), built from its run's
+    model config, its weights checked to fit and loaded (a sparse-trained teacher's with their
+    masks applied: it runs dense), frozen and in eval mode, on the CPU."""
     value = distill["teacher"]
     saved = saved_config(Path(str(value)).expanduser())
     if saved is None:
@@ -146,7 +146,7 @@ def distill_record(
     teacher = distillation.teacher
     saved = saved_config(Path(str(distill["teacher"])).expanduser())
     return {
-        "teacher": str(distill["teacher"]),
+        "teacher": str(Path(str(distill["teacher"])).expanduser().resolve()),
         "teacher_model": model_name(saved.model) if saved is not None else None,
         "teacher_params": count_params(teacher),
         "teacher_flop_per_sample": flop_per_sample(teacher, input_shape)["dense"],

@@ -426,7 +426,9 @@ class Distill(Node):
     """`distill=default`: knowledge distillation from a teacher checkpoint (frugal.distill)."""
 
     teacher: str = key(
-        ..., "a checkpoint of a run on the same data, e.g. <run>/checkpoints/best.ckpt", min_length=1
+        ...,
+        "a checkpoint of a run on the same data, e.g. <run>/checkpoints/best.ckpt",
+        min_length=1,
     )
     temperature: float = key(4.0, "a temperature > 0, e.g. 4.0", gt=0)
     alpha: float = key(0.9, "a weight of the teacher's term in [0, 1], e.g. 0.9", ge=0, le=1)
