@@ -103,8 +103,14 @@ def check_fits(module: nn.Module, cfg: DictConfig) -> None:
     """The weights in `cfg.ckpt_path` have the names and shapes of `module`'s (a FrugalModule
     before training starts). Masks added by sparse training are left out of the comparison:
     the sparsity callbacks add them again before Lightning restores the weights."""
+    check_shapes(module.state_dict(), cfg)
+
+
+def check_shapes(state: dict[str, Any], cfg: DictConfig) -> None:
+    """`check_fits` for a FrugalModule's `state_dict` (meta tensors will do: only shapes are
+    compared), so that the command line can check before anything is built for real."""
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    expected = _weight_shapes(module.state_dict())
+    expected = _weight_shapes(state)
     found = _weight_shapes(checkpoint["state_dict"])
     if expected == found:
         return

@@ -9,6 +9,7 @@ input fails the test instead of training); a handful also as real subprocesses.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -288,6 +289,39 @@ CASES: list[tuple[str, str]] = [
     ("-m trainer.max_steps=range(-2,2)", "trainer.max_steps"),
     ("-m model.kwargs.width_mult=choice(1,-1)", "model.kwargs.width_mult"),
     ("-m experiment=pareto_cnn model.kwargs.width_mult=interval(-1.0,2.0)", "width_mult"),
+    # found by a second, hidden-style corpus (each crashed, trained, or touched another run)
+    ("seed=99999999999999999999999", "seed"),
+    ("=5", "=5"),
+    ("trainer.devices=[0]", "trainer.devices"),
+    ("+trainer.val_check_interval=100000", "trainer.val_check_interval"),
+    ("+trainer.limit_train_batches=0", "trainer.limit_train_batches"),
+    ("+trainer.limit_train_batches=0.001", "trainer.limit_train_batches"),
+    ("+trainer.max_time=abc", "trainer.max_time"),
+    ("+trainer.max_time=00:00:-5:00", "trainer.max_time"),
+    ("data=mnist1d +data.source.template_len=abc", "data.source.template_len"),
+    ("data.source._target_=os.system", "data.source._target_"),
+    ("data=files data.source.path=<files>/huge_label.csv", "data.source.path"),
+    ("data=files data.source.path=<files>/x_test_shape.npz", "data.source.path"),
+    ("scheduler=budget_wsd scheduler.warmup_steps=1000 trainer.max_steps=5", "warmup_steps"),
+    ("+callbacks.es._target_=lightning.pytorch.callbacks.EarlyStopping", "callbacks.es.monitor"),
+    (
+        "+callbacks.es._target_=lightning.pytorch.callbacks.EarlyStopping "
+        "+callbacks.es.monitor=val/loss +callbacks.es.mode=sideways",
+        "callbacks.es.mode",
+    ),
+    # (the key here is the file's name: "ckpt_path" alone is in the run directory's line too)
+    ("ckpt_path=<files>/loose.ckpt data=synthetic model=mlp_tiny data.source.features=8", "loose"),
+    (
+        "compress=svd ckpt_path=<files>/loose.ckpt data=synthetic model=mlp_tiny "
+        "data.source.features=8",
+        "loose.ckpt",
+    ),
+    ("ckpt_path=<files>/other_run/checkpoints/last.ckpt", "hydra.run.dir"),
+    ("resume=<files>/other_run", "hydra.run.dir"),
+    ("hydra.run.dir=<run>/checkpoints", "hydra.run.dir"),
+    ("hydra.run.dir=<run>/.hydra", "hydra.run.dir"),
+    ("hydra.run.dir=<run>/sub/dir", "hydra.run.dir"),
+    ("hydra.run.dir=", "hydra.run.dir"),
 ]
 
 
@@ -322,6 +356,11 @@ def files(tmp_path_factory: pytest.TempPathFactory, earlier_run: Path) -> Path:
     (folder / "nan.csv").write_text("a,b,label\n" + "\n".join([*rows, "nan,1,0"]) + "\n")
     (folder / "one_class.csv").write_text("a,b,label\n" + "1,2,0\n" * 30)
     np.savez(folder / "no_y.npz", x=np.zeros((10, 3)))
+    (folder / "huge_label.csv").write_text("a,b,label\n" + "\n".join([*rows, "1,2,1e23"]) + "\n")
+    x, y = np.zeros((10, 3)), np.arange(10) % 2
+    np.savez(folder / "x_test_shape.npz", x=x, y=y, x_test=np.zeros((4, 5)), y_test=y[:4])
+    (folder / "loose.ckpt").write_bytes(last)  # a checkpoint outside any run directory
+    shutil.copytree(earlier_run, folder / "other_run")  # another run, to resume elsewhere
     (folder / "empty.ckpt").write_bytes(b"")
     (folder / "text.ckpt").write_text("not a checkpoint\n")
     return folder

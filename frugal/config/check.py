@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -183,7 +184,8 @@ def check_data(node: Any) -> None:
     if data_task(node) == "mnist1d" and _dataset_args(node["source"]):
         from mnist1d.data import get_dataset_args  # its generator's arguments, only when set
 
-        accepted = sorted(vars(get_dataset_args()))
+        defaults = vars(get_dataset_args())
+        accepted = sorted(defaults)
         for name in sorted(_dataset_args(node["source"])):
             if name not in accepted:
                 raise bad(
@@ -192,6 +194,33 @@ def check_data(node: Any) -> None:
                     "not an mnist1d dataset argument",
                     f"one of {_few(accepted)}",
                 )
+            check_like(f"data.source.{name}", node["source"][name], defaults[name])
+
+
+def check_like(key: str, value: Any, default: Any) -> None:
+    """`value` has the kind of `default` (a generator argument typed only by its default):
+    true/false, a whole number >= 0, a finite number >= 0, text, or a list of such."""
+
+    def fits(value: Any, default: Any) -> bool:
+        if isinstance(default, bool) or isinstance(value, bool):
+            return isinstance(value, bool) and isinstance(default, bool)
+        if isinstance(default, int):
+            return isinstance(value, int) and value >= 0
+        if isinstance(default, float):
+            return isinstance(value, int | float) and math.isfinite(value) and value >= 0
+        if isinstance(default, list):
+            return (
+                isinstance(value, list)
+                and len(value) == len(default)
+                and all(fits(v, d) for v, d in zip(value, default, strict=True))
+            )
+        return isinstance(value, type(default))
+
+    if not fits(value, default):
+        kinds = {bool: "true or false", int: "a whole number >= 0", float: "a number >= 0"}
+        kind = kinds.get(type(default))
+        expected = f"{kind}, e.g. {default!r}" if kind else f"a value like {default!r}"
+        raise bad(key, value, "not accepted", expected)
 
 
 def check_target(
@@ -210,7 +239,14 @@ def check_target(
     arguments = {k: v for k, v in node.items() if k not in typed and k not in schema.HYDRA_KEYS}
     if arguments or target not in known:
         signature = _target_signature(prefix, target)
-        bind(prefix, arguments, target, signature, given=None if node.get("_partial_") else typed)
+        try:
+            bind(prefix, arguments, target, signature, given=None if node.get("_partial_") else typed)
+        except ConfigError as err:
+            if target in known:
+                raise
+            # another target than the group's: the keys may be right and the target wrong
+            setting, _, rest = str(err).partition(": ")
+            raise ConfigError(f"{prefix}._target_={target!r} with {setting}: {rest}") from None
 
 
 def _target_signature(prefix: str, target: str) -> inspect.Signature:

@@ -26,6 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from frugal.budget.spec import ConfigError
 from frugal.config.check import check_config
 from frugal.config.errors import bad
+from frugal.config.rundir import check_not_inside_a_run
 
 # Flags after which Hydra does not train: nothing to check (it prints, completes, or explains).
 NO_RUN_FLAGS = ("hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
@@ -66,12 +67,39 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str = "tra
 def _check(cfg: DictConfig, job_num: int | None) -> None:
     key = "hydra.run.dir" if job_num is None else "hydra.sweep.dir"
     set_output_dir(cfg, job_num, key)
+    output_dir = Path(str(cfg.hydra.runtime.output_dir))
     if cfg.get("ckpt_path") or cfg.get("resume"):
         from frugal.checkpoint import resolve_resume  # the run's own configuration, restored
 
         cfg = resolve_resume(cfg)
+        check_resumed_here(cfg, output_dir, key)
     here = job_num is None or not runs_elsewhere(cfg)
     check_config(cfg, output_key=key, on_this_machine=here)
+    check_not_inside_a_run(key, output_dir)
+
+
+def check_resumed_here(cfg: DictConfig, output_dir: Path, key: str) -> None:
+    """A resumed run continues in its own directory: Hydra must write nowhere else (its
+    `.hydra/` and log would land in, and overwrite, another directory's)."""
+    run = Path(str(cfg.paths.output_dir))
+    if cfg.get("compress") or _same_place(run, output_dir):
+        return
+    named = "resume" if cfg.get("resume") else "ckpt_path"
+    raise bad(
+        key,
+        str(output_dir),
+        f"{named} resumes the run in {run}, which continues in its own directory",
+        "one resumed run at a time, without -m"
+        if key == "hydra.sweep.dir"
+        else f"no {key} (the run's own is used), or {key}={run}",
+    )
+
+
+def _same_place(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
 
 
 # Launchers whose jobs run on other machines (SLURM, Ray on AWS, RQ workers): GPUs and energy
@@ -102,7 +130,10 @@ def parse_flags(argv: list[str]) -> Any:
 
 def parse_override(text: str) -> Override:
     try:
-        return OverridesParser.create().parse_overrides([text])[0]
+        override = OverridesParser.create().parse_overrides([text])[0]
+        if not override.key_or_group:
+            raise bad(text, ..., "no key before '='", OVERRIDE_FORM)
+        return override
     except HydraException as err:
         key, _, value = text.partition("=")
         odd = next((c for c in text if not c.isascii() or not c.isprintable()), None)
@@ -229,6 +260,9 @@ def set_output_dir(cfg: DictConfig, job_num: int | None, key: str) -> None:
         raise bad(
             key, raw[where]["dir"], f"cannot be resolved ({_first_line(err)})", "a directory path"
         ) from None
+    where = cfg.hydra.run.dir if job_num is None else cfg.hydra.sweep.dir
+    if not str(where).strip():  # Hydra would write into the working directory itself
+        raise bad(key, str(where), "empty", "a directory path, e.g. outputs/<name>")
     with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
         cfg.hydra.runtime.output_dir = str(output_dir.absolute())
     HydraConfig.instance().set_config(cfg)

@@ -68,6 +68,29 @@ def check_output_dirs(node: dict[str, Any], output_key: str) -> None:
             )
 
 
+# What marks a directory as a run's (Hydra's saved configuration: also a run that crashed)
+RUN_MARKERS = (RESULT_FILE, LEDGER_FILE, ".hydra/config.yaml")
+
+
+def check_not_inside_a_run(key: str, directory: Path) -> None:
+    """`directory` is not inside another run's directory (`<run>/checkpoints`, `<run>/.hydra`,
+    `<run>/sub`): that run would gain files it never wrote. The command line's check (a
+    script calling `train(cfg)` places its runs itself)."""
+    try:
+        resolved = directory.expanduser().resolve()
+    except (OSError, RuntimeError):
+        return
+    for parent in resolved.parents:
+        found = [name for name in RUN_MARKERS if (parent / name).is_file()]
+        if found:
+            raise bad(
+                key,
+                str(directory),
+                f"lies inside another run's directory {parent} (it holds {', '.join(found)})",
+                "a directory outside any run, e.g. outputs/<name>",
+            )
+
+
 def elsewhere(node: dict[str, Any]) -> list[tuple[str, Path]]:
     """(key, directory) of every other place the configuration writes into."""
     places = []

@@ -23,6 +23,7 @@ from frugal.inputs import first_line, regular_file, shown
 
 EXPECTED_FILE = "a .npz with arrays x, y (optionally x_test, y_test) or a .csv of numbers"
 EXPECTED_LABELS = "integer labels 0..K-1 with K >= 2"
+MAX_LABEL = 2**31  # no larger label fits an int64 cast safely or a classifier's output layer
 Table = tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]  # x, y, x_test, y_test
 
 
@@ -106,6 +107,11 @@ def _read_table(
     for name, features, labels in (("x", x, y), ("x_test", x_test, y_test)):
         if features is not None:
             _check_arrays(where, name, features, labels, csv=suffix == ".csv")
+    if x_test is not None and x_test.shape[1:] != x.shape[1:]:
+        raise ConfigError(
+            f"{where}: x_test holds samples of shape {x_test.shape[1:]}, x of shape "
+            f"{x.shape[1:]}; expected the same features in both"
+        )
     if x_test is not None:
         x_test, y_test = x_test.astype(np.float32), y_test.astype(np.int64)
     return x.astype(np.float32), y.astype(np.int64), x_test, y_test
@@ -151,7 +157,7 @@ def _numeric(where: str, name: str, array: np.ndarray) -> np.ndarray:
 
 def _read_csv(path: Path, where: str, label_column: str | int) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel) is no cell
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise ConfigError(
@@ -237,6 +243,8 @@ def _check_arrays(where: str, name: str, x: np.ndarray, y: np.ndarray, csv: bool
             )
     if y.min() < 0:
         raise ConfigError(f"{where}: label {y.min():g} is negative; expected {EXPECTED_LABELS}")
+    if y.max() >= MAX_LABEL:  # labels 0..K-1 all occur, so K is far below this
+        raise ConfigError(f"{where}: label {y.max():g} is too large; expected {EXPECTED_LABELS}")
 
 
 def _num_classes(path: object, labels: np.ndarray) -> int:
@@ -245,7 +253,13 @@ def _num_classes(path: object, labels: np.ndarray) -> int:
     if len(classes) < 2:
         raise ConfigError(f"{where}: every label is {classes[0]}; expected {EXPECTED_LABELS}")
     if classes[-1] != len(classes) - 1:
-        missing = sorted(set(range(int(classes[-1]) + 1)) - set(classes.tolist()))
+        present = set(classes.tolist())
+        missing = []  # the first few labels that never occur (never the whole range: 0..2^31)
+        for label in range(int(classes[-1]) + 1):
+            if label not in present:
+                missing.append(label)
+                if len(missing) > 5:
+                    break
         listed = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
         raise ConfigError(
             f"{where}: labels run from 0 to {classes[-1]} but {listed} never occur; "
