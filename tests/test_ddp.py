@@ -32,7 +32,7 @@ def command(run_dir: Path, *overrides: str) -> list[str]:
 def test_energy_and_time_budgets_stop_both_ranks_on_the_same_step(tmp_path):
     # codecarbon's estimate on this machine; rank 1 has no meter and must still agree.
     done = subprocess.run(
-        command(tmp_path, "budget.energy=5J", "budget.time=4s", "trainer.max_steps=100000"),
+        command(tmp_path, "budget.energy=30J", "budget.time=4s", "trainer.max_steps=100000"),
         capture_output=True,
         text=True,
         timeout=240,
@@ -41,7 +41,11 @@ def test_energy_and_time_budgets_stop_both_ranks_on_the_same_step(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "budget_exhausted" and result["stopped_by"] in ("energy", "time")
-    assert result["spent"]["energy_j"] <= 5 and result["spent"]["time_s"] <= 4
+    # codecarbon is polled (every 1 s): the contract allows one interval's energy over the limit
+    energy, spent = result["energy"], result["spent"]
+    one_interval_j = energy["poll_interval_s"] * spent["energy_j"] / spent["time_s"]
+    assert energy["precision"] == "polled every 1 s"
+    assert spent["energy_j"] <= 30 + one_interval_j and spent["time_s"] <= 4
     # Ranks that disagreed on the step would hang in DDP's gradient all-reduce; samples are
     # summed over both ranks: two batches of 32 a step.
     assert result["spent"]["data_samples"] == 64 * result["steps"]
