@@ -322,12 +322,24 @@ CASES: list[tuple[str, str]] = [
     ("hydra.run.dir=<run>/.hydra", "hydra.run.dir"),
     ("hydra.run.dir=<run>/sub/dir", "hydra.run.dir"),
     ("hydra.run.dir=", "hydra.run.dir"),
+    ("hydra.output_subdir=<run>/.hydra", "hydra.output_subdir"),
+    ("hydra.output_subdir=../elsewhere", "hydra.output_subdir"),
+    ("paths.output_dir=<files>", "paths.output_dir"),
+    ("--config-dir <files>/nosuch", "--config-dir"),
+    ("-m seed=glob(*)", "seed"),
+    ("-m model=glob(zzz*)", "model"),
+    ("-m seed=range(0,3,0)", "seed"),
+    ("-m seed=0,1 hydra.sweep.subdir=x", "hydra.sweep.subdir"),
+    ("-m hparams_search=pareto_optuna hydra.sweeper.n_trials=-1", "hydra.sweeper.n_trials"),
+    ("-m hydra.sweep.dir=<run> seed=0,1", "hydra.sweep.dir"),
 ]
 
 
 def argv_of(case: str, run: Path, files: Path) -> list[str]:
     argv = case.replace("<files>", str(files)).replace("<run>", str(run)).split(" ")
-    return [f"hydra.run.dir={run}", f"hydra.sweep.dir={run}", *argv]
+    flags = [arg for arg in argv if arg in ("-m", "--multirun")]  # Hydra's flags come first
+    argv = [arg for arg in argv if arg not in flags]
+    return [*flags, f"hydra.run.dir={run}", f"hydra.sweep.dir={run}", *argv]
 
 
 @pytest.fixture(scope="module")

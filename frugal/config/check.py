@@ -65,13 +65,16 @@ def check_config(
     meter_given: bool = False,
     output_key: str = "paths.output_dir",
     on_this_machine: bool = True,
+    check_dirs: bool = True,
 ) -> Checked:
     """Every check that can run before data and model exist; raises ConfigError.
 
     `meter_given`: the caller brings its own energy meter (the configured backend is not used);
     `output_key`: how the output directory is named in an error (`hydra.run.dir` on the
     command line); `on_this_machine`: False when a launcher runs the job on another machine
-    (SLURM from a login node): its GPUs and energy counters are checked by the job itself."""
+    (SLURM from a login node): its GPUs and energy counters are checked by the job itself;
+    `check_dirs=False` leaves the output directories to the caller (a sweep checks every job's
+    values first, then their directories)."""
     node = plain(cfg)
     node.pop("hydra", None)
     validated(schema.TopLevel, node, "")
@@ -96,7 +99,8 @@ def check_config(
     energy = check_energy(node.get("energy") or {})
     cross_check(node, budget, energy, meter_given, on_this_machine)
     check_contents(cfg, node)
-    check_output_dirs(node, output_key)
+    if check_dirs:
+        check_output_dirs(node, output_key)
     return Checked(budget, energy)
 
 
@@ -240,7 +244,9 @@ def check_target(
     if arguments or target not in known:
         signature = _target_signature(prefix, target)
         try:
-            bind(prefix, arguments, target, signature, given=None if node.get("_partial_") else typed)
+            bind(
+                prefix, arguments, target, signature, given=None if node.get("_partial_") else typed
+            )
         except ConfigError as err:
             if target in known:
                 raise

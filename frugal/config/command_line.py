@@ -18,15 +18,15 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import IntervalSweep, Override
+from hydra.core.override_parser.types import Glob, IntervalSweep, Override
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from frugal.budget.spec import ConfigError
-from frugal.config.check import check_config
+from frugal.config.check import check_config, plain
 from frugal.config.errors import bad
-from frugal.config.rundir import check_not_inside_a_run
+from frugal.config.rundir import check_not_inside_a_run, check_output_dirs
 
 # Flags after which Hydra does not train: nothing to check (it prints, completes, or explains).
 NO_RUN_FLAGS = ("hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
@@ -40,6 +40,9 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str = "tra
     if any(getattr(args, flag, None) for flag in NO_RUN_FLAGS):
         return
     overrides = [parse_override(text) for text in args.overrides]
+    for flag, value in (("--config-dir", args.config_dir), ("--config-path", args.config_path)):
+        if value and not Path(value).expanduser().is_dir():
+            raise bad(flag, value, "no such directory", "a directory of config files (.yaml)")
     if args.config_dir:
         overrides.append(
             parse_override(f"hydra.searchpath=[{_quoted('file://' + args.config_dir)}]")
@@ -57,25 +60,92 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str = "tra
                     "a sweep needs --multirun",
                     f"-m {o.input_line}, or one value",
                 )
-            cfg = composed(name, overrides)
-            _check(cfg, job_num=None)
+            _check(composed(name, overrides), job_num=None)
             return
-        for job_num, combination in enumerate(sweep_combinations(name, overrides)):
-            _check(composed(name, combination), job_num=job_num)
+        # Every job's values first, then where the jobs write: a wrong element is named even
+        # when the sweep directory is wrong too (as a single run checks its directory last).
+        jobs = [
+            _check(composed(name, combination), job_num=job_num, dirs=False)
+            for job_num, combination in enumerate(sweep_combinations(name, overrides))
+        ]
+        job_dirs: dict[Path, int] = {}
+        for job_num, (_, job_dir) in enumerate(jobs):
+            if job_dir in job_dirs:  # hydra.sweep.subdir without ${hydra.job.num}
+                raise bad(
+                    "hydra.sweep.subdir",
+                    job_dir.name,
+                    f"jobs {job_dirs[job_dir]} and {job_num} would write into one directory",
+                    "a subdirectory per job, e.g. ${hydra.job.num}",
+                )
+            job_dirs[job_dir] = job_num
+        for cfg, job_dir in jobs:
+            check_dirs(cfg, job_dir, "hydra.sweep.dir")
 
 
-def _check(cfg: DictConfig, job_num: int | None) -> None:
+def _check(cfg: DictConfig, job_num: int | None, dirs: bool = True) -> tuple[DictConfig, Path]:
+    """Check one job (its output directories too, unless `dirs` is False: `check_dirs`);
+    returns its configuration as it will run and the directory it writes into."""
     key = "hydra.run.dir" if job_num is None else "hydra.sweep.dir"
     set_output_dir(cfg, job_num, key)
     output_dir = Path(str(cfg.hydra.runtime.output_dir))
+    check_hydra(cfg)
+    check_output_dir_key(cfg, output_dir, key)
     if cfg.get("ckpt_path") or cfg.get("resume"):
         from frugal.checkpoint import resolve_resume  # the run's own configuration, restored
 
         cfg = resolve_resume(cfg)
         check_resumed_here(cfg, output_dir, key)
     here = job_num is None or not runs_elsewhere(cfg)
-    check_config(cfg, output_key=key, on_this_machine=here)
+    check_config(cfg, output_key=key, on_this_machine=here, check_dirs=False)
+    if dirs:
+        check_dirs(cfg, output_dir, key)
+    return cfg, output_dir
+
+
+def check_dirs(cfg: DictConfig, output_dir: Path, key: str) -> None:
+    """Where the job writes: never into (or inside) another run's directory."""
+    HydraConfig.instance().set_config(cfg)  # ${hydra:runtime.output_dir} of this very job
+    node = plain(cfg)
+    node.pop("hydra", None)
+    check_output_dirs(node, key)
     check_not_inside_a_run(key, output_dir)
+
+
+def check_hydra(cfg: DictConfig) -> None:
+    """Hydra's own settings that would make it write outside the run, or crash after start."""
+    subdir = OmegaConf.select(cfg, "hydra.output_subdir", default=None)
+    if subdir is not None:
+        parts = Path(str(subdir)).parts
+        if not str(subdir).strip() or Path(str(subdir)).is_absolute() or ".." in parts:
+            raise bad(
+                "hydra.output_subdir",
+                str(subdir),
+                "not a folder inside the run directory",
+                "null or a relative folder name, e.g. .hydra",
+            )
+    sweeper = OmegaConf.select(cfg, "hydra.sweeper", default=None)
+    for name in ("n_trials", "n_jobs", "max_batch_size"):
+        value = sweeper.get(name) if isinstance(sweeper, DictConfig) else None
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise bad(f"hydra.sweeper.{name}", value, "not accepted", "a whole number >= 1")
+
+
+def check_output_dir_key(cfg: DictConfig, output_dir: Path, key: str) -> None:
+    """`paths.output_dir` follows Hydra's directory: set apart, a run's outputs and its
+    `.hydra/` and log would be split between two places."""
+    try:
+        named = OmegaConf.select(cfg, "paths.output_dir", default=None)
+    except OmegaConfBaseException:
+        return  # check_config names it
+    if named is not None and not _same_place(Path(str(named)), output_dir):
+        raise bad(
+            "paths.output_dir",
+            str(named),
+            f"differs from {key}={output_dir}",
+            f"no paths.output_dir (it follows {key}); set {key} instead",
+        )
 
 
 def check_resumed_here(cfg: DictConfig, output_dir: Path, key: str) -> None:
@@ -263,6 +333,13 @@ def set_output_dir(cfg: DictConfig, job_num: int | None, key: str) -> None:
     where = cfg.hydra.run.dir if job_num is None else cfg.hydra.sweep.dir
     if not str(where).strip():  # Hydra would write into the working directory itself
         raise bad(key, str(where), "empty", "a directory path, e.g. outputs/<name>")
+    if job_num is not None and not str(cfg.hydra.sweep.subdir).strip():
+        raise bad(
+            "hydra.sweep.subdir",
+            "",
+            "empty: every job would write into one directory",
+            "a subdirectory per job, e.g. ${hydra.job.num}",
+        )
     with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):
         cfg.hydra.runtime.output_dir = str(output_dir.absolute())
     HydraConfig.instance().set_config(cfg)
@@ -305,9 +382,42 @@ def elements(override: Override) -> list[Override]:
     value = override.value()
     if isinstance(value, IntervalSweep):
         texts = [str(value.start), str(value.end)]
+    elif isinstance(value, Glob):
+        texts = _glob_options(override, value)
     else:
         try:
             texts = list(override.sweep_string_iterator())
+        except ValueError as err:  # range(0, 3, 0)
+            raise bad(
+                key, _value_text(override), f"not a sweep ({err})", "a, b, c or range(start, stop)"
+            ) from None
         except (HydraException, AttributeError, TypeError):
             return []
     return [parse_override(f"{key}={text}") for text in texts]
+
+
+def _glob_options(override: Override, glob: Glob) -> list[str]:
+    """The options of a config group that `glob(...)` selects (as Hydra's loader expands it)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    group = override.key_or_group
+    options: list[str] = []
+    if GlobalHydra.instance().is_initialized():
+        options = GlobalHydra.instance().config_loader().get_group_options(group)
+    if not options:
+        raise bad(
+            group,
+            _value_text(override),
+            "glob() selects options of a config group, and this is not one",
+            "a list of values: key=a,b,c",
+        )
+    chosen = glob.filter(options)
+    if not chosen:
+        raise bad(
+            group, _value_text(override), "matches no option", f"a pattern for {_few(options)}"
+        )
+    return chosen
+
+
+def _few(names: list[str], most: int = 12) -> str:
+    return ", ".join(names[:most]) + (", ..." if len(names) > most else "")

@@ -65,7 +65,9 @@ class TopLevel(Node):
     """Keys of train.yaml itself; each group below is checked by its own model."""
 
     task_name: str = key("train", "a name for the run's folder, e.g. train")
-    seed: int = key(0, "a whole number in [0, 4294967295] (numpy's range), e.g. 0", ge=0, le=SEED_MAX)
+    seed: int = key(
+        0, "a whole number in [0, 4294967295] (numpy's range), e.g. 0", ge=0, le=SEED_MAX
+    )
     ckpt_path: str | None = key(None, "null or a checkpoint file, e.g. <run>/checkpoints/last.ckpt")
     resume: str | None = key(
         None, "null or a run directory to resume, e.g. outputs/train/runs/<run>"
@@ -508,6 +510,20 @@ class Trainer(TargetNode):
     sync_batchnorm: bool = key(False, "true or false")
     reload_dataloaders_every_n_epochs: int = key(0, WHOLE_GE0, ge=0)
     default_root_dir: str | None = key(None, "null or a directory path")
+    profiler: Literal["simple", "advanced", "pytorch", "xla"] | dict[str, Any] | None = key(
+        None, "null, simple, advanced, pytorch, xla, or a node with _target_"
+    )
+
+    @field_validator("check_val_every_n_epoch")
+    @classmethod
+    def _steps_across_epochs(cls, every: int | None, info: ValidationInfo) -> int | None:
+        # Lightning counts a float val_check_interval in epochs: null here leaves none
+        if every is None and isinstance(info.data.get("val_check_interval"), float):
+            raise ValueError(
+                "null counts validation in steps, but trainer.val_check_interval is a fraction "
+                "of an epoch"
+            )
+        return every
 
     @field_validator("max_time")
     @classmethod

@@ -44,7 +44,9 @@ def files(
     scaled to mean 0, std 1 with statistics of the training split only (constant features are
     only centred).
     """
-    _check_options(val_size, val_fraction, test_fraction, seed, label_column, standardize)
+    _check_options(
+        val_size, val_fraction, test_fraction, seed, label_column, standardize, test_path is None
+    )
     x, y, x_test, y_test = read_table(path, "data.source.path", label_column)
     if test_path is not None:
         x_test, y_test, _, _ = read_table(test_path, "data.source.test_path", label_column)
@@ -275,13 +277,14 @@ def _check_options(
     seed: object,
     label_column: object,
     standardize: object,
+    carves_test: bool = True,
 ) -> None:
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
             raise ConfigError(
                 f"data.source.{key}={shown(value)}: expected a fraction between 0 and 1 (exclusive)"
             )
-    if val_fraction + test_fraction >= 1:
+    if carves_test and val_fraction + test_fraction >= 1:  # with test_path: no test is carved
         raise ConfigError(
             f"data.source.val_fraction={val_fraction}: with test_fraction={test_fraction} nothing "
             "is left to train on; expected val_fraction + test_fraction < 1"

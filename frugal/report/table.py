@@ -287,7 +287,12 @@ def _dataset_section(
 def _resolution_note(comparison: Comparison, unresolved: Unresolved) -> str:
     """``Energy differences between these runs (451–458 J) are within the ±30% estimate
     uncertainty: the frontier is not resolved in energy.``"""
-    low, high = si(unresolved.low_j, "J"), si(unresolved.high_j, "J")
+    digits = 3  # more where 3 would print two different energies alike (54–54 J)
+    while digits < 6 and unresolved.low_j != unresolved.high_j:
+        if si(unresolved.low_j, "J", digits) != si(unresolved.high_j, "J", digits):
+            break
+        digits += 1
+    low, high = si(unresolved.low_j, "J", digits), si(unresolved.high_j, "J", digits)
     same_unit = low.partition(" ")[2] == high.partition(" ")[2]
     span = f"{low.partition(' ')[0] if same_unit else low}–{high}"  # 451–458 J, 950 J–1.2 kJ
     kind = "estimate" if unresolved.estimated else "meter"
