@@ -155,6 +155,8 @@ def test_launcher_choices_and_overrides_pass_the_command_line_check():
 
 # ---- a sweep through submitit ------------------------------------------------------------------
 @needs_submitit
+# slow: README's own submitit_local command (run by test_readme) covers the default run
+@pytest.mark.slow
 def test_sweep_runs_each_job_in_its_own_process_and_the_report_reads_it(tmp_path):
     from frugal.report.cli import main as report
 

@@ -179,6 +179,8 @@ def test_bad_knobs_are_refused(tmp_path, teacher, override, expected):
         validate(cfg)
 
 
+# slow: two DDP ranks; single-process distillation is tested in the default run
+@pytest.mark.slow
 def test_ddp_ranks_each_run_their_own_teacher(tmp_path, teacher):
     """Two CPU ranks over gloo: each holds an unwrapped teacher; both ranks' teacher passes are
     booked, and the checkpoint is the student's alone."""

@@ -120,6 +120,8 @@ def test_every_family_accepts_every_knob(end, tmp_path, cache_dir):
         assert result["steps"] == 3
 
 
+# slow: a real Optuna sweep; the sweep machinery runs in the default suite through README
+@pytest.mark.slow
 def test_optuna_sweep_returns_both_objectives(tmp_path):
     """Two real trials through Hydra's Optuna sweeper on synthetic data, into the default
     sweep directory (no `hydra.sweep.dir`: README's command)."""

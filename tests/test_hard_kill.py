@@ -33,7 +33,7 @@ def command(run_dir: Path, *overrides: str) -> list[str]:
     return [sys.executable, "-m", "frugal.train", f"hydra.run.dir={run_dir}", *TINY, *overrides]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
 def test_spending_survives_kill_9_and_the_resumed_run_stays_within_the_budget(tmp_path, seed):
     run_dir = tmp_path / "run"
     last = run_dir / "checkpoints" / "last.ckpt"
