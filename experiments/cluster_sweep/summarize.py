@@ -12,18 +12,11 @@ import re
 import sys
 from pathlib import Path
 
+from frugal.report.units import si
+
 
 def number(text: str) -> float | None:
     return float(text) if text else None
-
-
-def si(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "unknown"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}".rstrip()
-    return f"{value:.3g} {unit}".rstrip()
 
 
 def runs_table(runs_csv: Path) -> None:
