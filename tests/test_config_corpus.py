@@ -332,6 +332,8 @@ CASES: list[tuple[str, str]] = [
     ("-m seed=0,1 hydra.sweep.subdir=x", "hydra.sweep.subdir"),
     ("-m hparams_search=pareto_optuna hydra.sweeper.n_trials=-1", "hydra.sweeper.n_trials"),
     ("-m hydra.sweep.dir=<run> seed=0,1", "hydra.sweep.dir"),
+    ("+trainer.profiler=nosuch", "trainer.profiler"),
+    ("trainer.check_val_every_n_epoch=null +trainer.val_check_interval=0.5", "check_val_every"),
 ]
 
 
