@@ -49,6 +49,7 @@ PASSED_BY_FRUGAL = {
     "scheduler": {"optimizer": "the optimizer group"},
     "model.kwargs": {"input_shape": "the data", "num_classes": "the data"},
 }
+FILE_FORM = "a .npz with arrays x, y (optionally x_test, y_test) or a .csv of numbers"  # files.py
 GENERIC_DATA = ("synthetic", "files")  # sources whose shape is the user's: any model may fit
 
 
@@ -185,6 +186,12 @@ def check_data(node: Any) -> None:
         return
     validated(schema.Data, node, "data")
     check_target("data.source", node["source"], schema.SOURCES, schema.TargetNode)
+    if data_task(node) == "files":  # a missing file or a FIFO: found before torch is imported
+        from frugal.inputs import regular_file
+
+        for name in ("path", "test_path"):
+            if node["source"].get(name) is not None:
+                regular_file(node["source"][name], f"data.source.{name}", FILE_FORM)
     if data_task(node) == "mnist1d" and _dataset_args(node["source"]):
         from mnist1d.data import get_dataset_args  # its generator's arguments, only when set
 

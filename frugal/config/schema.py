@@ -181,6 +181,7 @@ class FilesSource(TargetNode):
     test_fraction: float = key(0.2, OPEN_FRACTION, gt=0, lt=1)
     seed: int = key(0, SEED, ge=0)
     label_column: int | str = key(-1, "a column index (e.g. -1, the last) or a header name")
+    standardize: bool = key(True, "true or false (features to mean 0, std 1)")
 
     @field_validator("test_fraction")
     @classmethod
