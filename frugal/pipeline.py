@@ -20,7 +20,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CUDAAccelerator
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.budget.ledger import LEDGER_FILE
 from frugal.callbacks.budget import BudgetCallback, Diverged
@@ -40,9 +40,10 @@ from frugal.models.accounting import count_params, count_params_effective, flop_
 from frugal.models.compress import compression_record
 from frugal.models.registry import build_model, model_name
 from frugal.module import FrugalModule
-from frugal.record import CURVE_FILE, RESULT_FILE, versions, write_json_atomic
+from frugal.record import CURVE_FILE, RESULT_FILE, last_validation, versions, write_json_atomic
 from frugal.status import Status
 from frugal.summary import print_summary
+from frugal.sweep import auto_size, envelope
 
 log = logging.getLogger("frugal")
 
@@ -82,9 +83,41 @@ def train(
     `energy_meter` replaces the configured backend (a meter of your own, or a fake in tests);
     `callbacks` run before the budget callback (instruments of your own); `clock` is the
     budget's clock in seconds (default `time.perf_counter`; simulations and tests).
+    A job of a sweep with `sweep_budget` first takes its share of the envelope
+    (`frugal.sweep.envelope`); a model whose size is `auto` is chosen by pilot runs within the
+    budget (`frugal.sweep.auto_size`).
     """
     cfg = resume_requeued(cfg)  # a requeued cluster job continues its own run (frugal.cluster)
     cfg = resolve_resume(cfg)  # a resumed run continues with its own saved configuration
+    meter_given = energy_meter is not None
+    if envelope.declared(cfg.get("sweep_budget")):
+        # its budget becomes its reservation of the envelope (its directory is checked after:
+        # a relaunch may continue it)
+        check_config(cfg, meter_given=meter_given, check_dirs=False)
+        cfg, finished = envelope.join(cfg)
+        if finished is not None:  # it finished in an earlier launch of this sweep
+            return finished, {}
+    run = dict(energy_meter=energy_meter, callbacks=callbacks, clock=clock)
+    if auto_size.searched(cfg):
+        validate(cfg, meter_given=meter_given)
+        result, objects = auto_size.search_and_train(cfg, train_one, **run)
+    else:
+        result, objects = train_one(cfg, **run)
+    trainer = objects.get("trainer")
+    if trainer is None or trainer.is_global_zero:
+        envelope.settle(cfg, result)
+    return result, objects
+
+
+def train_one(
+    cfg: DictConfig,
+    energy_meter: EnergyMeter | None = None,
+    callbacks: list[L.Callback] | None = None,
+    clock: Callable[[], float] | None = None,
+    init_from: Path | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One run of a model of known size (`train`'s work); `init_from`: a checkpoint whose
+    weights the model starts from (a size search's pilot), with a fresh optimizer and ledger."""
     checked = validate(cfg, meter_given=energy_meter is not None)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +194,8 @@ def train(
                 module.backbone,
                 datamodule.val_dataloader(),
             )
+        elif init_from is not None:
+            load_weights(module, with_checkpoint(cfg, init_from))  # checked to fit, weights only
         elif ckpt_path is not None:
             for callback in trainer.callbacks:  # structured pruning: take the pruned shapes
                 fit_checkpoint = getattr(callback, "fit_checkpoint", None)
@@ -180,6 +215,8 @@ def train(
             budget_cb.mark_interrupted(signals.received, "signal after training")
         spent = budget_cb.spent()  # before testing: a test checkpoint restores callbacks
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
+        for key, value in last_validation(output_dir / CURVE_FILE).items():
+            metrics.setdefault(key, value)  # resumed with nothing left: its last validation
         test_spent = inference = None
         if budget_cb.status in TESTED:
             test_spent, test_metrics = run_test(cfg, trainer, module, datamodule, budget_cb)
@@ -386,6 +423,13 @@ def compress(module: FrugalModule, cfg: DictConfig, input_shape: tuple[int, ...]
     options = OmegaConf.to_container(cfg.compress, resolve=True)
     module.backbone = compress_model(module.backbone, input_shape=input_shape, **options)
     return module
+
+
+def with_checkpoint(cfg: DictConfig, ckpt: Path) -> DictConfig:
+    named = cfg.copy()
+    with open_dict(named):
+        named.ckpt_path = str(ckpt)
+    return named
 
 
 def run_info(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:

@@ -66,3 +66,26 @@ def versions() -> dict[str, str]:
     except ImportError:
         pass
     return found
+
+
+def last_validation(path: str | Path) -> dict[str, float]:
+    """The latest value of each validation metric in a run's `curve.csv` (a run resumed
+    with nothing left to train validates no more: its result still reports them)."""
+    import csv
+
+    found: dict[str, float] = {}
+    try:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                for key, text in row.items():
+                    if not key or not key.startswith("val/") or not text:
+                        continue
+                    try:
+                        value = float(text)
+                    except ValueError:
+                        continue
+                    if math.isfinite(value):
+                        found[key] = value
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return {}
+    return found

@@ -24,6 +24,7 @@ from frugal.cluster import requeue
 from frugal.config import ConfigError, check_command_line, help_text
 from frugal.config.errors import one_line
 from frugal.status import EXIT_BAD_INPUT, EXIT_OK, Status, exit_code
+from frugal.sweep.launch import open_envelope, with_sweep_dir
 
 # An absolute path: Hydra resolves a relative one against the *package* when the function is
 # started as a console script (`frugal-train`), and conf/ lives beside the package, not in it.
@@ -105,10 +106,15 @@ def main(argv: list[str] | None = None) -> None:
         print(help_text(CONF_DIR))
         return
     argv = _with_resume(argv)
+    argv = with_sweep_dir(argv, CONF_DIR)  # a sweep with an envelope: one directory for good
     try:
         check_command_line(argv, CONF_DIR)
+        open_envelope(argv, CONF_DIR)
     except ConfigError as err:
         reject(err, debug=_debug(argv=argv))
+    from frugal.sweep.plugins import register
+
+    register()  # frugal's sweepers (hydra/sweeper=halving) for Hydra to instantiate
     sys.argv = [sys.argv[0], *argv]
     _hydra_main()
 

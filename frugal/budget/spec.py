@@ -43,6 +43,7 @@ ON_EXCEED = ("stop", "warn", "error")
 PLAN_MODES = ("fit", "refuse", "off")
 DEFAULT_ESTIMATE_MARGIN = 0.1  # stop 10 % short of an energy/carbon limit that is only estimated
 DEFAULT_WARMUP_STEPS = 20  # steps measured before time/energy per step is forecast
+DEFAULT_SEARCH_SHARE = 0.2  # of the budget, spent on pilot runs when a model size is `auto`
 SPENT_KEYS = tuple(field_name for field_name, _ in AMOUNT_KEYS.values())
 
 
@@ -61,11 +62,13 @@ class BudgetSpec:
     plan: str = "fit"
     estimate_margin: float = DEFAULT_ESTIMATE_MARGIN
     warmup_steps: int = DEFAULT_WARMUP_STEPS
+    search_share: float = DEFAULT_SEARCH_SHARE
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> BudgetSpec:
         cfg = dict(cfg or {})
         known = {*AMOUNT_KEYS, "on_exceed", "plan", "estimate_margin", "warmup_steps"}
+        known.add("search_share")
         for key in cfg:
             if key not in known:
                 raise ConfigError(
@@ -90,12 +93,18 @@ class BudgetSpec:
         warmup = cfg.get("warmup_steps", DEFAULT_WARMUP_STEPS)
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
             raise ConfigError(f"budget.warmup_steps={warmup!r}: expected a whole number >= 1")
+        share = cfg.get("search_share", DEFAULT_SEARCH_SHARE)
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+            raise ConfigError(
+                f"budget.search_share={share!r}: expected a fraction in (0, 1), e.g. 0.2"
+            )
         return cls(
             **limits,
             on_exceed=on_exceed,
             plan=plan,
             estimate_margin=float(margin),
             warmup_steps=warmup,
+            search_share=float(share),
         )
 
     def limits(self) -> dict[str, float | None]:

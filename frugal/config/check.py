@@ -38,6 +38,8 @@ from frugal.config.signatures import (
     signature_of,
 )
 from frugal.meters.energy.config import EnergyConfig
+from frugal.sweep import auto_size
+from frugal.sweep.envelope import envelope_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -79,6 +81,21 @@ def check_config(
     node = plain(cfg)
     node.pop("hydra", None)
     validated(schema.TopLevel, node, "")
+    if node.get("sweep_budget") is not None:
+        envelope_of(node["sweep_budget"])  # units and keys, each named in its own words
+        validated(schema.SweepBudget, node["sweep_budget"], "sweep_budget")
+    if node.get("size_search") is not None:
+        validated(schema.SizeSearch, node["size_search"], "size_search")
+    if auto_size.searched(node):  # every size of the ladder is checked as its own run
+        sizes = auto_size.ladder(node)
+        checked = None
+        for size in sizes:
+            concrete = auto_size.with_size(node, size)
+            checked = check_config(concrete, meter_given, output_key, on_this_machine, check_dirs)
+        if checked is None:
+            checked = Checked(BudgetSpec.from_config(node.get("budget")), EnergyConfig())
+        auto_size.check_search(node, checked.budget)
+        return checked
     check_paths(node["paths"])
     check_data(node["data"])
     check_model(node["model"])

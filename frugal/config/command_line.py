@@ -27,6 +27,7 @@ from frugal.budget.spec import ConfigError
 from frugal.config.check import check_config, plain
 from frugal.config.errors import bad
 from frugal.config.rundir import check_not_inside_a_run, check_output_dirs
+from frugal.sweep.envelope import check_same, declared, envelope_of, read_envelope
 
 # Flags after which Hydra does not train: nothing to check (it prints, completes, or explains).
 NO_RUN_FLAGS = ("hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
@@ -60,7 +61,15 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str = "tra
                     "a sweep needs --multirun",
                     f"-m {o.input_line}, or one value",
                 )
-            _check(composed(name, overrides), job_num=None)
+            single_cfg = composed(name, overrides)
+            if declared(single_cfg.get("sweep_budget")):
+                raise bad(
+                    "sweep_budget",
+                    ...,
+                    "an envelope is shared by the jobs of a multirun",
+                    "-m with a sweep, or budget.<key> for one run",
+                )
+            _check(single_cfg, job_num=None)
             return
         # Every job's values first, then where the jobs write: a wrong element is named even
         # when the sweep directory is wrong too (as a single run checks its directory last).
@@ -68,6 +77,7 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str = "tra
             _check(composed(name, combination), job_num=job_num, dirs=False)
             for job_num, combination in enumerate(sweep_combinations(name, overrides))
         ]
+        check_envelope_sweeper(jobs[0][0])
         job_dirs: dict[Path, int] = {}
         for job_num, (_, job_dir) in enumerate(jobs):
             if job_dir in job_dirs:  # hydra.sweep.subdir without ${hydra.job.num}
@@ -103,12 +113,40 @@ def _check(cfg: DictConfig, job_num: int | None, dirs: bool = True) -> tuple[Dic
 
 
 def check_dirs(cfg: DictConfig, output_dir: Path, key: str) -> None:
-    """Where the job writes: never into (or inside) another run's directory."""
+    """Where the job writes: never into (or inside) another run's directory. A job of a sweep
+    relaunched with the same envelope continues its own directory (`frugal.sweep.envelope`)."""
+    if continues_sweep(cfg):
+        return
     HydraConfig.instance().set_config(cfg)  # ${hydra:runtime.output_dir} of this very job
     node = plain(cfg)
     node.pop("hydra", None)
     check_output_dirs(node, key)
     check_not_inside_a_run(key, output_dir)
+
+
+def check_envelope_sweeper(cfg: DictConfig) -> None:
+    """A sweeper that allocates an envelope (hydra/sweeper=halving) needs one declared."""
+    sweeper = str(OmegaConf.select(cfg, "hydra.sweeper._target_", default="") or "")
+    if sweeper.endswith("HalvingSweeper") and not declared(cfg.get("sweep_budget")):
+        raise bad(
+            "hydra/sweeper",
+            "halving",
+            "allocates a sweep's budget envelope, and none is declared",
+            "sweep_budget.<key>=<amount> as well, e.g. sweep_budget.energy=2kJ",
+        )
+
+
+def continues_sweep(cfg: DictConfig) -> bool:
+    """A job of a sweep relaunched with its envelope (ConfigError: another envelope's sweep)."""
+    sweep_budget = cfg.get("sweep_budget")
+    if not declared(sweep_budget) or OmegaConf.select(cfg, "hydra.sweep.dir") is None:
+        return False
+    sweep_dir = Path(str(cfg.hydra.sweep.dir))
+    state = read_envelope(sweep_dir)
+    if state is None:
+        return False
+    check_same(state, envelope_of(sweep_budget), sweep_dir)
+    return True
 
 
 def check_hydra(cfg: DictConfig) -> None:
@@ -421,3 +459,36 @@ def _glob_options(override: Override, glob: Glob) -> list[str]:
 
 def _few(names: list[str], most: int = 12) -> str:
     return ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+
+
+# ---- sweeps with an envelope (frugal.sweep.launch) -------------------------------------------
+def first_job(overrides: list[str], config_dir: str, name: str | None) -> DictConfig:
+    """The composed configuration of a sweep's first job (Hydra's own settings included)."""
+    parsed = [parse_override(text) for text in overrides]
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3", job_name="train"):
+        return next(iter(sweep_combinations_cfgs(name or "train", parsed)))
+
+
+def sweep_combinations_cfgs(config_name: str, overrides: list[Override]) -> Iterator[DictConfig]:
+    for combination in sweep_combinations(config_name, overrides):
+        yield composed(config_name, combination)
+
+
+def planned_jobs(overrides: list[str], config_dir: str, name: str | None) -> int:
+    """How many jobs the basic sweeper launches: the product of every sweep's elements."""
+    parsed = [parse_override(text) for text in overrides]
+    with initialize_config_dir(config_dir=config_dir, version_base="1.3", job_name="train"):
+        config_name = name or "train"
+        fixed_and_first = [o for o in parsed if not o.is_sweep_override()]
+        base = composed(config_name, fixed_and_first)
+        counts = {
+            o.get_key_element().lstrip("+~"): len(elements(o))
+            for o in parsed
+            if o.is_sweep_override()
+        }
+        for key, value in (OmegaConf.select(base, "hydra.sweeper.params") or {}).items():
+            counts.setdefault(key, len(elements(parse_override(f"{key}={value}"))))
+    total = 1
+    for count in counts.values():
+        total *= max(count, 1)
+    return total

@@ -102,6 +102,8 @@ class TopLevel(Node):
     )
     distill: Any = key(None, "null, or distill=default distill.teacher=<run>/checkpoints/best.ckpt")
     inference: Any = key(None, "an inference node, e.g. inference.enabled=false")
+    sweep_budget: Any = key(None, "a sweep envelope, e.g. sweep_budget.energy=20kJ (with -m)")
+    size_search: Any = key(None, "the size search's ladder, e.g. size_search.width_mult=[0.5,1,2]")
 
     @field_validator("objectives")
     @classmethod
@@ -127,6 +129,31 @@ class Inference(Node):
     quantize: choices("frugal.inference.QUANTIZE_MODES") | None = key(  # type: ignore[valid-type]
         None, f"null or {spelled('frugal.inference.QUANTIZE_MODES')}"
     )
+
+
+# ---- sweep envelope (sweep_budget.<key>) ----------------------------------------------------
+class SweepBudget(Node):
+    """Amounts are parsed with their units by `frugal.sweep.envelope.envelope_of`."""
+
+    energy: str | int | float | None = key(None, "an energy, e.g. 20kJ")
+    carbon: str | int | float | None = key(None, "a mass of CO2, e.g. 50g")
+    compute: str | int | float | None = key(None, "an amount of FLOP, e.g. 1PFLOP")
+    data: str | int | float | None = key(None, "a number of samples, e.g. 1M")
+    time: str | int | float | None = key(None, "a duration, e.g. 2h")
+
+
+# ---- size search (model.kwargs.width_mult=auto) ---------------------------------------------
+class SizeSearch(Node):
+    width_mult: list[Annotated[float, Field(gt=0)]] = key(
+        [0.25, 0.5, 1.0, 2.0, 4.0], "a list of numbers > 0, e.g. [0.5, 1.0, 2.0]"
+    )
+    depth: list[Annotated[int, Field(ge=1)]] = key(
+        [1, 2, 3, 4], "a list of whole numbers of layers >= 1, e.g. [1, 2, 3]"
+    )
+    metric: Literal["val/loss", "val/acc"] = key("val/loss", "val/loss or val/acc")
+    validations: int = key(8, "a whole number of points per pilot curve >= 4, e.g. 8", ge=4)
+    val_every_steps: int = key(10, "a whole number of steps >= 1, e.g. 10", ge=1)
+    warm_start: bool = key(True, "true or false")
 
 
 # ---- paths -----------------------------------------------------------------------------------

@@ -1,0 +1,452 @@
+"""`model.kwargs.width_mult=auto` (or `depth=auto`): given only a budget, the size that fits.
+
+The planner spends `budget.search_share` of the run's budget (default 0.2) on short pilot runs,
+one per size of the ladder (`size_search.width_mult`, `size_search.depth`), each with an equal
+part of that share. Each pilot's validation curve (`size_search.metric` against the budget it
+spent) is fitted with a saturating power law (`frugal.sweep.curves`) and extrapolated to what
+the size would have spent by the end: its pilot's spending plus everything left after the
+pilots (`size_search.warm_start`: the chosen size continues from its pilot's weights, with a
+fresh optimizer and schedule). The size with the best predicted result is trained with the
+rest of the budget. Pilots included, the run stays within its budget: the final run's budget is
+the declared one less what the pilots really spent.
+
+The run directory holds the final run's outputs; pilots write to `pilots/<knob>=<size>/` (their
+`result.json` says `run.role: pilot`). The run's `result.json` books the pilots' spending in
+`spent`, keeps the declared `budget`, and records the search in `size_search`: candidates,
+fits, predictions, the choice, and what the choice then achieved.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import itertools
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from frugal.budget.spec import BudgetSpec, ConfigError
+from frugal.sweep.curves import as_error, fit_power_law, from_error
+
+log = logging.getLogger("frugal")
+
+KNOBS = ("width_mult", "depth")
+AUTO = "auto"
+PILOTS_DIR = "pilots"
+# The budgets a search can divide, in the order one is chosen as the search's axis.
+AXES = ("energy_j", "carbon_g", "time_s", "compute_flop", "data_samples")
+CURVE_COLUMN = {  # curve.csv column holding each axis (carbon follows energy, times intensity)
+    "energy_j": "energy_j",
+    "carbon_g": "energy_j",
+    "time_s": "time_s",
+    "compute_flop": "compute_flop",
+    "data_samples": "samples",
+}
+CUMULATIVE = ("energy_j", "carbon_g", "compute_flop", "data_samples", "time_s")
+FINAL_STATUSES = ("completed", "budget_exhausted")
+MIN_VAL_EVERY = 5  # steps: validating more often would spend a pilot's budget on validation
+
+
+# ---- configuration ---------------------------------------------------------------------------
+def searched(node: Mapping[str, Any]) -> list[str]:
+    """The size knobs the model leaves to the planner (`model.kwargs.<knob>=auto`)."""
+    model = node.get("model")
+    kwargs = model.get("kwargs") if isinstance(model, Mapping) else None
+    if not isinstance(kwargs, Mapping):  # not a group of keys: the schema says so
+        return []
+    return [knob for knob in KNOBS if kwargs.get(knob) == AUTO]
+
+
+def ladder(node: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every size to try: the product of the ladders of the searched knobs."""
+    knobs = searched(node)
+    search = node.get("size_search") or {}
+    values = [list(search.get(knob) or []) for knob in knobs]
+    return [dict(zip(knobs, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def with_size(node: dict[str, Any], size: Mapping[str, Any]) -> dict[str, Any]:
+    concrete = copy.deepcopy(node)
+    concrete["model"]["kwargs"] = {**(concrete["model"].get("kwargs") or {}), **size}
+    return concrete
+
+
+def check_search(node: Mapping[str, Any], budget: BudgetSpec) -> None:
+    """What a size search needs beyond what every size's own checks found."""
+    knob = searched(node)[0]
+    if axis_of(budget) is None:
+        raise ConfigError(
+            f"model.kwargs.{knob}=auto: a size is chosen within a budget; add one, e.g. "
+            "budget.energy=400J (or budget.compute, budget.data, budget.time, budget.carbon)"
+        )
+    if len(ladder(node)) < 2:
+        raise ConfigError(
+            f"size_search.{knob}: needs at least two sizes to choose from, e.g. [0.5, 1.0, 2.0]"
+        )
+    trainer = node.get("trainer") or {}
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    if devices not in (1, "1") or nodes not in (1, None):
+        raise ConfigError(
+            f"model.kwargs.{knob}=auto: the size search runs on one device (trainer.devices=1, "
+            "trainer.num_nodes=1); pick a size for a multi-device run"
+        )
+    if node.get("ckpt_path") or node.get("compress") or node.get("distill"):
+        raise ConfigError(
+            f"model.kwargs.{knob}=auto: a size search starts from scratch; it cannot be "
+            "combined with ckpt_path, compress or distill"
+        )
+
+
+def axis_of(budget: BudgetSpec) -> str | None:
+    enforced = budget.enforced()
+    return next((key for key in AXES if key in enforced), None)
+
+
+# ---- the search ------------------------------------------------------------------------------
+TrainOne = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
+
+
+def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict, dict]:
+    """Pilots, fits, the choice, then the final run; returns the final run's (result, objects)
+    with the search booked in and recorded. `train_one(cfg, init_from=..., **kwargs)` is one
+    ordinary run (`frugal.pipeline`)."""
+    from frugal.config.check import plain
+    from frugal.record import RESULT_FILE, write_json_atomic
+
+    node = plain(cfg)  # resolved, Hydra's own node left out
+    budget = BudgetSpec.from_config(node.get("budget"))
+    axis = axis_of(budget)
+    assert axis is not None  # checked at start-up (check_search)
+    search = node["size_search"]
+    metric = str(search["metric"])
+    sizes = ladder(node)
+    run_dir = Path(str(cfg.paths.output_dir))
+    share = budget.search_share
+    log.info(
+        "size search: %d sizes of %s, %.0f %% of the budget for pilots",
+        len(sizes),
+        "/".join(searched(node)),
+        share * 100,
+    )
+
+    candidates: list[dict[str, Any]] = []
+    previous: dict[str, Any] | None = None
+    for size in sizes:
+        pilot_dir = run_dir / PILOTS_DIR / _label(size)
+        result = _finished_pilot(pilot_dir)
+        if result is None:
+            every = _val_every(node, size, previous, search)
+            pilot_cfg = _pilot_config(cfg, size, budget, share / len(sizes), pilot_dir, every)
+            result, _ = train_one(pilot_cfg, **kwargs)
+            result.setdefault("run", {})["role"] = "pilot"
+            write_json_atomic(pilot_dir / RESULT_FILE, result)
+        candidates.append(_candidate(size, pilot_dir, result, axis, metric))
+        previous = result
+        if result.get("status") == "interrupted":  # a signal: stop here, resumably
+            return result, {}
+
+    pilot_spent = _sum_spent([c["spent"] for c in candidates])
+    final_budget = _left(budget, pilot_spent)
+    margin = _margin(candidates, axis)
+    for candidate in candidates:
+        own = candidate["spent"].get(axis) or 0.0
+        at = (own if search["warm_start"] else 0.0) + final_budget[axis] * (1 - margin)
+        candidate["predicted_at"] = at
+        predicted = candidate["_fit"].predict(at)
+        candidate["predicted"] = None if predicted is None else from_error(metric, predicted)
+    chosen = _choose(candidates, metric)
+    log.info(
+        "size search: chose %s (predicted %s %.4g); final run with %s",
+        _label(chosen["size"]),
+        metric,
+        chosen["predicted"] if chosen["predicted"] is not None else math.nan,
+        ", ".join(f"{k}={v:.4g}" for k, v in final_budget.items() if v is not None),
+    )
+
+    final_cfg = _final_config(cfg, chosen["size"], final_budget)
+    init_from = None
+    if search["warm_start"]:
+        last = Path(chosen["dir"]) / "checkpoints" / "last.ckpt"
+        init_from = last if last.is_file() else None
+    result, objects = train_one(final_cfg, init_from=init_from, **kwargs)
+    result = _booked(result, budget, pilot_spent)
+    result["size_search"] = _record(
+        search,
+        metric,
+        axis,
+        budget,
+        share,
+        candidates,
+        chosen,
+        pilot_spent,
+        final_budget,
+        run_dir,
+        result,
+        init_from is not None,
+    )
+    write_json_atomic(run_dir / RESULT_FILE, result)
+    return result, objects
+
+
+def _label(size: Mapping[str, Any]) -> str:
+    return ",".join(f"{knob}={value:g}" for knob, value in size.items())
+
+
+def _finished_pilot(pilot_dir: Path) -> dict[str, Any] | None:
+    """A pilot that finished in an earlier attempt of this run is reused, not run again."""
+    try:
+        result = json.loads((pilot_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(result, dict) and result.get("status") in FINAL_STATUSES
+    return result if ok else None
+
+
+def _pilot_config(
+    cfg: Any,
+    size: Mapping[str, Any],
+    budget: BudgetSpec,
+    part: float,
+    pilot_dir: Path,
+    val_every_steps: int,
+) -> Any:
+    """One pilot: this size, `part` of every cumulative budget, a constant learning rate (a
+    decaying schedule would flatten the curve by itself, not by what the size can learn),
+    validated often enough to fit a curve, no inference measurement, its own directory."""
+    from omegaconf import open_dict
+
+    pilot = copy.deepcopy(cfg)
+    with open_dict(pilot):
+        for knob, value in size.items():
+            pilot.model.kwargs[knob] = value
+        for key, limit in budget.enforced().items():
+            if key in CUMULATIVE:
+                pilot.budget[_budget_key(key)] = _amount(key, limit * part)
+        pilot.paths.output_dir = str(pilot_dir)
+        pilot.trainer.default_root_dir = str(pilot_dir)
+        pilot.trainer.check_val_every_n_epoch = None
+        pilot.trainer.val_check_interval = val_every_steps
+        pilot.scheduler = None
+        pilot.inference.enabled = False
+        pilot.logger = None
+        pilot.sweep_budget = None
+    return pilot
+
+
+def _val_every(
+    node: Mapping[str, Any],
+    size: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+    search: Mapping[str, Any],
+) -> int:
+    """Validation interval of a pilot, so that its curve has about `size_search.validations`
+    points: the steps it will run are guessed from the previous (smaller) pilot's steps scaled
+    by their FLOPs per sample. That under-guesses a larger model's steps (small models are
+    overhead-bound), which only adds points. The first pilot uses `val_every_steps`."""
+    default = int(search["val_every_steps"])
+    if previous is None:
+        return default
+    steps = previous.get("steps")
+    flop_before = ((previous.get("model") or {}).get("flop_per_sample") or {}).get("dense")
+    flop_now = _flop_per_sample(node, size)
+    if not steps or not flop_before or not flop_now:
+        return default
+    expected = steps * flop_before / flop_now
+    return max(MIN_VAL_EVERY, min(default, int(expected // int(search["validations"]))))
+
+
+def _flop_per_sample(node: Mapping[str, Any], size: Mapping[str, Any]) -> float | None:
+    """Forward FLOPs per sample of the model at `size` (None when the data's shape is only
+    known once the data is built: the user's own data module)."""
+    from frugal.config.check import data_shape
+    from frugal.models.accounting import flop_per_sample
+    from frugal.models.registry import build_model
+
+    shape = data_shape(node["data"])
+    if shape is None:
+        return None
+    from omegaconf import OmegaConf
+
+    model = with_size(dict(node), size)["model"]
+    try:
+        built = build_model(OmegaConf.create(model), *shape)
+        return float(flop_per_sample(built, shape[0])["dense"])
+    except Exception:  # the run will say what is wrong with this size
+        return None
+
+
+def _final_config(cfg: Any, size: Mapping[str, Any], final_budget: dict[str, float]) -> Any:
+    from omegaconf import open_dict
+
+    final = copy.deepcopy(cfg)
+    with open_dict(final):
+        for knob, value in size.items():
+            final.model.kwargs[knob] = value
+        for key, amount in final_budget.items():
+            final.budget[_budget_key(key)] = _amount(key, amount)
+        final.sweep_budget = None
+    return final
+
+
+def _budget_key(result_key: str) -> str:
+    from frugal.budget.spec import AMOUNT_KEYS
+
+    return next(key for key, (name, _) in AMOUNT_KEYS.items() if name == result_key)
+
+
+def _amount(key: str, amount: float) -> float | int:
+    if key == "data_samples":
+        return max(int(amount), 1)
+    return max(float(amount), 1e-9)  # a budget is > 0: nothing left is refused by the planner
+
+
+def _candidate(
+    size: Mapping[str, Any], pilot_dir: Path, result: dict[str, Any], axis: str, metric: str
+) -> dict[str, Any]:
+    points = _curve_points(pilot_dir / "curve.csv", axis, metric, result)
+    fit = fit_power_law([(x, as_error(metric, y)) for x, y in points])
+    return {
+        "size": dict(size),
+        "dir": str(pilot_dir),
+        "status": result.get("status"),
+        "spent": {k: (result.get("spent") or {}).get(k) for k in CUMULATIVE},
+        "points": points,
+        "fit": fit.record(),
+        "_fit": fit,
+        "_margin": float((result.get("energy") or {}).get("estimate_margin") or 0.0),
+    }
+
+
+def _curve_points(
+    path: Path, axis: str, metric: str, result: Mapping[str, Any]
+) -> list[tuple[float, float]]:
+    """(spent on the axis, metric) at each validation of a run's curve.csv."""
+    column = CURVE_COLUMN[axis]
+    scale = 1.0
+    if axis == "carbon_g":  # carbon = energy x intensity: the same curve, rescaled
+        spent = result.get("spent") or {}
+        if spent.get("carbon_g") and spent.get("energy_j"):
+            scale = float(spent["carbon_g"]) / float(spent["energy_j"])
+    points = []
+    try:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                x, y = _number(row.get(column)), _number(row.get(metric))
+                if x is not None and y is not None:
+                    points.append((x * scale, y))
+    except OSError:
+        return []
+    return points
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _sum_spent(spents: list[Mapping[str, Any]]) -> dict[str, float | None]:
+    """Spending summed over runs; unknown in any run leaves the total unknown."""
+    total: dict[str, float | None] = {}
+    for key in CUMULATIVE:
+        values = [s.get(key) for s in spents]
+        total[key] = None if any(v is None for v in values) else float(sum(values))
+    return total
+
+
+def _left(budget: BudgetSpec, pilot_spent: Mapping[str, float | None]) -> dict[str, float]:
+    """The final run's budget: each enforced cumulative limit less what the pilots spent (an
+    unknown pilot spending leaves nothing: never count it as 0)."""
+    left = {}
+    for key, limit in budget.enforced().items():
+        if key not in CUMULATIVE:
+            continue
+        spent = pilot_spent.get(key)
+        left[key] = 0.0 if spent is None else max(limit - spent, 0.0)
+    return left
+
+
+def _margin(candidates: list[dict[str, Any]], axis: str) -> float:
+    """An estimated energy is enforced short of its limit (budget.estimate_margin): the final
+    run will spend about that much less of the axis."""
+    if axis not in ("energy_j", "carbon_g"):
+        return 0.0
+    return max((c.get("_margin", 0.0) for c in candidates), default=0.0)
+
+
+def _choose(candidates: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The best predicted result; a size without a prediction only when none has one; ties go
+    to the smaller size (the ladder's order)."""
+    predicted = [c for c in candidates if c["predicted"] is not None]
+    if not predicted:
+        return candidates[0]
+    errors = [as_error(metric, c["predicted"]) for c in predicted]
+    return predicted[errors.index(min(errors))]
+
+
+def _booked(
+    result: dict[str, Any], budget: BudgetSpec, pilot_spent: Mapping[str, float | None]
+) -> dict[str, Any]:
+    """The final run's result with the pilots' spending added and the declared budget."""
+    result = copy.deepcopy(result)
+    spent = result.get("spent") or {}
+    for key in CUMULATIVE:
+        ours, theirs = spent.get(key), pilot_spent.get(key)
+        spent[key] = None if ours is None or theirs is None else ours + theirs
+    result["spent"] = spent
+    result["budget"] = budget.limits()
+    return result
+
+
+def _record(
+    search: Mapping[str, Any],
+    metric: str,
+    axis: str,
+    budget: BudgetSpec,
+    share: float,
+    candidates: list[dict[str, Any]],
+    chosen: dict[str, Any],
+    pilot_spent: Mapping[str, float | None],
+    final_budget: Mapping[str, float],
+    run_dir: Path,
+    result: Mapping[str, Any],
+    warm_start: bool,
+) -> dict[str, Any]:
+    knobs = list(chosen["size"])
+    own = (chosen["spent"].get(axis) or 0.0) if warm_start else 0.0
+    curve = _curve_points(run_dir / "curve.csv", axis, metric, result)
+    final_points = [(own + x, y) for x, y in curve]
+    metrics = result.get("metrics") or {}
+    return {
+        "knob": knobs[0] if len(knobs) == 1 else knobs,
+        "metric": metric,
+        "budget_key": axis,
+        "budget": budget.enforced()[axis],
+        "share": share,
+        "candidates": [
+            {
+                "size": c["size"][knobs[0]] if len(knobs) == 1 else c["size"],
+                "dir": str(Path(c["dir"]).relative_to(run_dir)),
+                "status": c["status"],
+                "spent": c["spent"],
+                "points": c["points"],
+                "fit": c["fit"],
+                "predicted": c["predicted"],
+                "predicted_at": c["predicted_at"],
+            }
+            for c in candidates
+        ],
+        "pilot_spent": dict(pilot_spent),
+        "final_budget": dict(final_budget),
+        "choice": chosen["size"][knobs[0]] if len(knobs) == 1 else chosen["size"],
+        "predicted": chosen["predicted"],
+        "predicted_at": chosen["predicted_at"],
+        "achieved": {k: metrics.get(k) for k in ("val/loss", "val/acc", "test/acc", "test/loss")},
+        "final_points": final_points,
+        "warm_start": warm_start,
+    }

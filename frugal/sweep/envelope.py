@@ -1,0 +1,371 @@
+"""One budget envelope shared by every job of a multirun: `sweep_budget.<key>=<amount>`.
+
+The sweep directory holds `envelope.json`: the envelope (SI units) and one entry per job. A
+job *reserves* its share under a file lock before it builds anything, is enforced to that
+reservation by its own budget callback, and records what it spent when it ends. Until then
+(running, killed, interrupted) the whole reservation stays charged, so the jobs' total can
+never pass the envelope, whatever the launcher runs in parallel and whichever job dies:
+
+    charged(job)  = reserved                 while the job is open (running, interrupted)
+                  = spent + prior_spent      once it finished (completed, budget_exhausted, ...)
+    remaining     = envelope - sum(charged)
+    reservation   = min(the job's own budget.<key>, remaining / jobs not yet started)
+
+The lock is a POSIX record lock (`fcntl.lockf`), which NFS and other shared filesystems honour
+across nodes, on a file beside the ledger; the ledger itself is replaced atomically.
+
+A relaunched sweep (same envelope, same sweep directory) continues: a job that finished
+returns its recorded result without training again; a job that was killed resumes from its
+`last.ckpt` within its reservation, or, without one, starts again with what its first attempt
+spent (its `ledger.json`) charged and that attempt's files kept under `attempts/<n>/`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shutil
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from frugal.budget.ledger import LEDGER_FILE, read_sidecar
+from frugal.budget.spec import AMOUNT_KEYS, ConfigError, parse_amount_for
+from frugal.budget.units import UnitError
+from frugal.record import CURVE_FILE, RESULT_FILE, write_json_atomic
+
+log = logging.getLogger("frugal")
+
+ENVELOPE_FILE = "envelope.json"
+LOCK_SUFFIX = ".lock"
+VERSION = 1
+# Budget keys an envelope can share: amounts that add up across jobs (memory and params are
+# properties of one run, capped per run with budget.memory / budget.params).
+SHARED = ("energy", "carbon", "compute", "data", "time")
+ENVELOPE_KEYS = tuple(AMOUNT_KEYS[key][0] for key in SHARED)
+RUNNING = "running"
+INTERRUPTED = "interrupted"
+# A job in any other status has ended for good: its spending is final.
+FINISHED = frozenset({"completed", "budget_exhausted", "refused", "diverged", "unenforceable"})
+ATTEMPTS_DIR = "attempts"
+LAST_CKPT = Path("checkpoints") / "last.ckpt"
+
+
+# ---- the envelope a command line declares ----------------------------------------------------
+def envelope_of(node: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """`sweep_budget` as SI amounts per result.json key (None: not shared); raises ConfigError."""
+    node = dict(node or {})
+    limits: dict[str, float | None] = dict.fromkeys(ENVELOPE_KEYS)
+    for key, value in node.items():
+        if value is None:
+            continue
+        if key not in SHARED:
+            per_run = key in AMOUNT_KEYS
+            raise ConfigError(
+                f"sweep_budget.{key}: "
+                + (
+                    f"a cap of each run, not a sum over jobs; use budget.{key}"
+                    if per_run
+                    else f"unknown key; accepted: {', '.join(SHARED)}"
+                )
+            )
+        field_name, dim = AMOUNT_KEYS[key]
+        try:
+            limits[field_name] = parse_amount_for(key, value, dim)
+        except UnitError as err:
+            raise ConfigError(f"sweep_budget.{key}={value!r}: {err}") from None
+    return limits
+
+
+def declared(node: Mapping[str, Any] | None) -> bool:
+    return any(value is not None for value in envelope_of(node).values())
+
+
+# ---- the ledger file -------------------------------------------------------------------------
+def read_envelope(sweep_dir: Path) -> dict[str, Any] | None:
+    """The parsed `envelope.json` of `sweep_dir` (no lock: a consistent snapshot, since the file
+    is replaced atomically), or None when absent or not an envelope."""
+    try:
+        state = json.loads((Path(sweep_dir) / ENVELOPE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(state, dict) and state.get("version") == VERSION
+    return state if ok and isinstance(state.get("jobs"), dict) else None
+
+
+@contextmanager
+def locked(sweep_dir: Path) -> Iterator[dict[str, Any]]:
+    """Hold the sweep's lock; yields `{"state": <the current state or None>}`. The state found
+    there (changed in place) or put there is written back atomically before the lock is
+    released. Not re-entrant: POSIX locks belong to the process, not the file handle."""
+    sweep_dir = Path(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with open(sweep_dir / (ENVELOPE_FILE + LOCK_SUFFIX), "a+") as lock:
+        fcntl.lockf(lock, fcntl.LOCK_EX)
+        try:
+            book = {"state": read_envelope(sweep_dir)}
+            before = json.dumps(book["state"], sort_keys=True)
+            yield book
+            if book["state"] is not None and json.dumps(book["state"], sort_keys=True) != before:
+                write_json_atomic(sweep_dir / ENVELOPE_FILE, book["state"])
+        finally:
+            fcntl.lockf(lock, fcntl.LOCK_UN)
+
+
+def new_state(envelope: dict[str, float | None], sweep_id: str, planned_jobs: int | None) -> dict:
+    return {
+        "version": VERSION,
+        "sweep_id": sweep_id,
+        "envelope": envelope,
+        "planned_jobs": planned_jobs,
+        "created": _now(),
+        "jobs": {},
+    }
+
+
+def open_sweep(
+    sweep_dir: Path, envelope: dict[str, float | None], sweep_id: str, planned_jobs: int | None
+) -> bool:
+    """Create `envelope.json`, or check that the one there declares the same envelope (a
+    relaunch continues it). Returns True when an earlier launch is continued; raises
+    ConfigError when the directory holds another envelope's sweep."""
+    with locked(sweep_dir) as book:
+        state = book["state"]
+        if state is None:
+            book["state"] = new_state(envelope, sweep_id, planned_jobs)
+            return False
+        check_same(state, envelope, sweep_dir)
+        if planned_jobs is not None and state.get("planned_jobs") != planned_jobs:
+            state["planned_jobs"] = planned_jobs
+        return True
+
+
+def check_same(state: dict[str, Any], envelope: dict[str, float | None], sweep_dir: Path) -> None:
+    theirs = state.get("envelope") or {}
+    if any(_differ(theirs.get(key), envelope.get(key)) for key in ENVELOPE_KEYS):
+        shown = ", ".join(f"{k}={v:g}" for k, v in theirs.items() if isinstance(v, int | float))
+        raise ConfigError(
+            f"hydra.sweep.dir={sweep_dir}: holds a sweep with another envelope ({shown}); "
+            "relaunch it with the same sweep_budget, or give a new hydra.sweep.dir"
+        )
+
+
+def _differ(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    return abs(float(a) - float(b)) > 1e-9 * max(abs(float(a)), abs(float(b)), 1.0)
+
+
+# ---- accounting ------------------------------------------------------------------------------
+def charged(job: Mapping[str, Any]) -> dict[str, float]:
+    """What `job` counts against the envelope: its reservation while it is open, what it
+    spent once it finished (an unknown amount keeps the reservation: never under-count)."""
+    reserved = job.get("reserved") or {}
+    if job.get("status") not in FINISHED:
+        return {key: float(value) for key, value in reserved.items() if value is not None}
+    spent, prior = job.get("spent") or {}, job.get("prior_spent") or {}
+    out = {}
+    for key, limit in reserved.items():
+        amount = spent.get(key)
+        if amount is None:
+            out[key] = float(limit) if limit is not None else 0.0
+        else:
+            out[key] = float(amount) + float(prior.get(key) or 0.0)
+    return out
+
+
+def remaining(state: Mapping[str, Any]) -> dict[str, float]:
+    """Per limited key: the envelope less everything charged (never below 0)."""
+    left = {k: float(v) for k, v in (state.get("envelope") or {}).items() if v is not None}
+    for job in (state.get("jobs") or {}).values():
+        for key, amount in charged(job).items():
+            if key in left:
+                left[key] -= amount
+    return {key: max(value, 0.0) for key, value in left.items()}
+
+
+def total_charged(state: Mapping[str, Any]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for job in (state.get("jobs") or {}).values():
+        for key, amount in charged(job).items():
+            totals[key] = totals.get(key, 0.0) + amount
+    return totals
+
+
+# ---- the job's side --------------------------------------------------------------------------
+def sweep_dir_of_job() -> tuple[Path, str] | None:
+    """(sweep directory, this job's id) inside a Hydra multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return Path(str(hydra_cfg.sweep.dir)).absolute(), str(hydra_cfg.sweep.subdir)
+
+
+def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
+    """Enter the sweep's envelope before anything is built. Returns the configuration to run
+    (its budget cut to this job's reservation; `ckpt_path` set when a killed attempt left a
+    checkpoint) and, for a job that already finished in an earlier launch, its result (then
+    nothing is trained). A configuration without `sweep_budget` is returned as it is."""
+    envelope = envelope_of(cfg.get("sweep_budget"))
+    if not any(value is not None for value in envelope.values()):
+        return cfg, None
+    where = sweep_dir_of_job()
+    if where is None:
+        raise ConfigError(
+            "sweep_budget: an envelope is shared by the jobs of a multirun; add -m "
+            "(or use budget.<key> for one run)"
+        )
+    sweep_dir, job_id = where
+    run_dir = Path(str(cfg.paths.output_dir)).absolute()
+    own = _own_limits(cfg)
+    with locked(sweep_dir) as book:
+        if book["state"] is None:  # a launcher that skipped frugal-train's set-up: open it here
+            book["state"] = new_state(envelope, sweep_id="", planned_jobs=None)
+        state = book["state"]
+        check_same(state, envelope, sweep_dir)
+        job = state["jobs"].get(job_id)
+        if job is not None and job.get("status") in FINISHED:
+            previous = _read_result(run_dir)
+            if previous is not None:
+                log.info("envelope: job %s finished in an earlier launch; not run again", job_id)
+                return cfg, previous
+        if job is None:
+            job = _reserve(state, job_id, run_dir, own)
+        else:
+            job["attempts"] = int(job.get("attempts") or 1) + 1
+            job["status"] = RUNNING
+            job["ended"] = None
+        ckpt = run_dir / LAST_CKPT
+        resume = ckpt.is_file() and not cfg.get("ckpt_path")
+        if not resume and job["attempts"] > 1:
+            _set_aside_attempt(run_dir, job)
+        state["jobs"][job_id] = job
+    allowance = {
+        key: max(
+            float(job["reserved"][key]) - float((job.get("prior_spent") or {}).get(key) or 0), 0
+        )
+        for key in job["reserved"]
+    }
+    log.info(
+        "envelope: job %s may spend %s of the sweep's envelope (attempt %d)",
+        job_id,
+        ", ".join(f"{key}={value:.4g}" for key, value in allowance.items()),
+        job["attempts"],
+    )
+    return _with_budget(cfg, allowance, str(ckpt) if resume else None), None
+
+
+def settle(cfg: DictConfig, result: Mapping[str, Any]) -> None:
+    """Record what this job spent (its reservation is then released to later jobs). An
+    interrupted job keeps its reservation: a relaunch resumes it within it."""
+    if not declared(cfg.get("sweep_budget")):
+        return
+    where = sweep_dir_of_job()
+    if where is None:
+        return
+    sweep_dir, job_id = where
+    spent = result.get("spent") or {}
+    with locked(sweep_dir) as book:
+        state = book["state"]
+        if state is None or job_id not in state["jobs"]:
+            return
+        job = state["jobs"][job_id]
+        job["status"] = str(result.get("status"))
+        job["spent"] = {key: spent.get(key) for key in job["reserved"]}
+        job["metrics"] = dict(result.get("metrics") or {})
+        job["ended"] = _now()
+
+
+def _reserve(
+    state: dict[str, Any], job_id: str, run_dir: Path, own: dict[str, float | None]
+) -> dict[str, Any]:
+    left = remaining(state)
+    planned = state.get("planned_jobs")
+    started = len(state["jobs"])
+    waiting = max(int(planned) - started, 1) if isinstance(planned, int) else 1
+    reserved = {}
+    for key, amount in left.items():
+        share = amount / waiting
+        if own.get(key) is not None:
+            share = min(share, float(own[key]))
+        reserved[key] = share
+    return {
+        "dir": str(run_dir),
+        "status": RUNNING,
+        "reserved": reserved,
+        "spent": None,
+        "prior_spent": {key: 0.0 for key in reserved},
+        "attempts": 1,
+        "started": _now(),
+        "ended": None,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "metrics": None,
+    }
+
+
+def _set_aside_attempt(run_dir: Path, job: dict[str, Any]) -> None:
+    """A killed attempt without a checkpoint: charge what its ledger saw, and keep its files
+    under attempts/<n>/ (a run's files are never overwritten)."""
+    sidecar = read_sidecar(run_dir / LEDGER_FILE)
+    if sidecar is not None:
+        prior = job.setdefault("prior_spent", {})
+        for key in job["reserved"]:
+            amount = sidecar["spent"].get(key)
+            if isinstance(amount, int | float):
+                prior[key] = float(prior.get(key) or 0.0) + float(amount)
+            else:  # unknown: the whole reservation is taken as spent
+                prior[key] = float(job["reserved"][key])
+    keep = run_dir / ATTEMPTS_DIR / str(int(job["attempts"]) - 1)
+    for name in (RESULT_FILE, LEDGER_FILE, CURVE_FILE, "checkpoints"):
+        if (run_dir / name).exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(run_dir / name), str(keep / name))
+
+
+def _with_budget(cfg: DictConfig, allowance: dict[str, float], ckpt: str | None) -> DictConfig:
+    from copy import deepcopy
+
+    cfg = deepcopy(cfg)
+    names = {field_name: key for key, (field_name, _) in AMOUNT_KEYS.items()}
+    with open_dict(cfg):
+        for field_name, amount in allowance.items():
+            # a whole number for samples; never 0 (a budget must be > 0): a job left with
+            # nothing is refused by its planner
+            value = max(amount, 1e-9)
+            if field_name == "data_samples":
+                value = max(int(amount), 1)
+            cfg.budget[names[field_name]] = value
+        if ckpt is not None:
+            cfg.ckpt_path = ckpt
+    return cfg
+
+
+def _own_limits(cfg: DictConfig) -> dict[str, float | None]:
+    from frugal.budget.spec import BudgetSpec
+
+    return BudgetSpec.from_config(dict(cfg.get("budget") or {})).limits()
+
+
+def _read_result(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        result = json.loads((run_dir / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) else None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
