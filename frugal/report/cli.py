@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from frugal.report.collect import NO_SUCH_DIR, RESULT_FILE, Skipped, load_runs
+from frugal.report import envelope, size_search
+from frugal.report.collect import NO_SUCH_DIR, RESULT_FILE, Skipped, collect_runs
 from frugal.report.compare import compare
 from frugal.report.table import DEFAULT_INFERENCES, write_report_md, write_runs_csv
 from frugal.report.text import visible
@@ -24,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             f"Compare training runs: finds every {RESULT_FILE} under the given run or multirun "
             "directories (recursively) and writes runs.csv, report.md, pareto.png, curves.png and, "
-            "when a run measured its inference energy, lifetime.png."
+            "when a run measured its inference energy, lifetime.png; size_search.png for runs "
+            "that searched their size (pilot runs are part of their run, not runs), "
+            "envelope.png for sweeps with a shared envelope (envelope.json)."
         ),
         epilog=(
             "Runs whose result.json is missing, malformed, out of range or not a regular file "
@@ -71,9 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    runs, skipped = load_runs(args.dirs)
+    collected = collect_runs(args.dirs)
+    runs, skipped = collected.runs, collected.skipped
     if not runs:
-        print(f"frugal-report: {_no_runs_message(args.dirs, skipped)}", file=sys.stderr)
+        message = _no_runs_message(args.dirs, skipped, len(collected.pilots))
+        print(f"frugal-report: {message}", file=sys.stderr)
         return EXIT_NO_RUNS
     comparison = compare(runs)
     try:
@@ -93,6 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         plots=not args.no_plots,
         inferences=args.inferences,
     )
+    searches, search_problems = size_search.load_size_searches(collected.size_searches)
+    envelopes, envelope_problems = envelope.load_envelopes(args.dirs)
+    _add_sections(
+        args.out / "report.md",
+        size_search.size_search_section(
+            searches, search_problems, collected.pilots, comparison, plots=not args.no_plots
+        ),
+        envelope.envelope_section(envelopes, envelope_problems, comparison, not args.no_plots),
+    )
     if not args.no_plots:
         from frugal.report.plots import (  # matplotlib: only when drawing
             plot_curves,
@@ -104,8 +118,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         plot_curves(comparison, args.out / "curves.png")
         if any(run.inference_j_per_1k is not None for run in runs):
             plot_lifetime(comparison, args.out / "lifetime.png", args.inferences)
-    print(f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped -> {args.out}")
+        if searches:
+            size_search.plot_size_search(searches, comparison, args.out / size_search.FILE_NAME)
+        if any(e.keys and e.jobs for e in envelopes):
+            envelope.plot_envelopes(envelopes, args.out / envelope.FILE_NAME)
+    pilots = f", {plural(len(collected.pilots), 'pilot')} not counted" if collected.pilots else ""
+    print(
+        f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped{pilots} -> {args.out}"
+    )
     return 0
+
+
+def _add_sections(report: Path, *sections: str) -> None:
+    """Put ``sections`` into report.md after the datasets, before the closing lists of runs
+    whose curve was not drawn and of skipped files (table.py writes those last)."""
+    added = "\n\n".join(s for s in sections if s)
+    if not added:
+        return
+    text = report.read_text().rstrip("\n")
+    tails = [text.find(f"\n\n{h}\n") for h in ("## Curves not drawn", "## Skipped")]
+    cut = min((t for t in tails if t >= 0), default=len(text))
+    report.write_text(f"{text[:cut]}\n\n{added}{text[cut:]}\n")
 
 
 def _out_problem(out: Path) -> str | None:
@@ -129,9 +162,14 @@ def _count(text: str) -> int:
     return value
 
 
-def _no_runs_message(dirs: Sequence[Path], skipped: Sequence[Skipped]) -> str:
+def _no_runs_message(dirs: Sequence[Path], skipped: Sequence[Skipped], pilots: int = 0) -> str:
     where = visible(", ".join(str(d) for d in dirs))
     malformed = [s for s in skipped if s.reason != NO_SUCH_DIR]
+    if pilots and not malformed:
+        return (
+            f"only pilot runs of a size search under {where} ({pilots}); "
+            "report the run they belong to"
+        )
     if not malformed:
         return f"no {RESULT_FILE} under {where}"
     first = malformed[0]

@@ -31,6 +31,7 @@ from frugal.status import Status
 REQUIRED_KEYS = ("status", "spent", "energy", "model", "metrics")
 CURVE_REQUIRED_COLUMNS = ("step", "samples", "val/acc")
 NO_SUCH_DIR = "no such directory"
+PILOTS_DIR = "pilots"  # a size-search run's pilot runs: <run>/pilots/<size>/
 MAX_FILE_BYTES = 16 * 2**20  # a real result.json is a few kB, a curve.csv well under 1 MiB
 MAX_TEXT_CHARS = 500  # names, methods, overrides: longer is not something a run wrote
 MAX_AMOUNT = 1e30  # joules, FLOPs, bytes, samples...: beyond any real run, below float overflow
@@ -134,16 +135,21 @@ def find_result_files(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]
     """Every ``result.json`` under ``paths`` (a path may also be the file itself), sorted, once.
     Whatever carries the name is returned, even a FIFO or a dangling link, so that loading can
     say what is wrong with it; symlinked directories are not followed (no loops)."""
+    return find_named_files(paths, RESULT_FILE)
+
+
+def find_named_files(paths: Iterable[Path], name: str) -> tuple[list[Path], list[Skipped]]:
+    """Every file called ``name`` under ``paths``, as :func:`find_result_files` finds them."""
     found: dict[Path, Path] = {}
     missing: list[Skipped] = []
     for path in paths:
-        if path.name == RESULT_FILE and not path.is_dir():
+        if path.name == name and not path.is_dir():
             candidates: Iterable[Path] = [path]
         elif path.is_dir():
             candidates = (
-                Path(parent, RESULT_FILE)
+                Path(parent, name)
                 for parent, dirs, files in os.walk(path)
-                if RESULT_FILE in files or RESULT_FILE in dirs
+                if name in files or name in dirs
             )
         else:
             missing.append(Skipped(path, NO_SUCH_DIR))
@@ -153,21 +159,73 @@ def find_result_files(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]
     return sorted(found.values(), key=_natural_key), missing
 
 
+@dataclass(frozen=True)
+class Collected:
+    """What :func:`collect_runs` found: the runs, the skipped files, the pilot runs of size
+    searches (not runs of their own) and the raw ``size_search`` section of each run that has
+    one (checked by :mod:`frugal.report.size_search`)."""
+
+    runs: list[Run]
+    skipped: list[Skipped]
+    pilots: list[Path]
+    size_searches: dict[Path, Any]
+
+
 def load_runs(paths: Iterable[Path]) -> tuple[list[Run], list[Skipped]]:
-    """Load every run under ``paths``; malformed ones are returned as skipped, with the reason."""
+    """Load every run under ``paths``; malformed ones are returned as skipped, with the reason.
+    Pilot runs of a size search are left out (:func:`collect_runs`)."""
+    collected = collect_runs(paths)
+    return collected.runs, collected.skipped
+
+
+def collect_runs(paths: Iterable[Path]) -> Collected:
+    """:func:`load_runs`, also saying which results were pilots. A pilot (``run.role ==
+    "pilot"``, or anything under ``pilots/`` of a run with a ``size_search``) is a step of
+    another run's size search: never a run in the tables, the Pareto or the curves."""
     files, skipped = find_result_files(paths)
-    runs: list[Run] = []
+    results: list[tuple[Path, dict[str, Any] | MalformedError]] = []
     for file in files:
         try:
-            runs.append(load_run(file.parent))
+            results.append((file, _read_result(file)))
         except MalformedError as err:
-            skipped.append(Skipped(file.parent, str(err)))
-    return runs, skipped
+            results.append((file, err))
+    searches = {
+        file.parent: result["size_search"]
+        for file, result in results
+        if isinstance(result, dict) and result.get("size_search") is not None
+    }
+    runs: list[Run] = []
+    pilots: list[Path] = []
+    for file, result in results:
+        run_dir = file.parent
+        if _is_pilot(result) or any(run_dir.is_relative_to(d / PILOTS_DIR) for d in searches):
+            pilots.append(run_dir)
+            continue
+        try:
+            if isinstance(result, MalformedError):
+                raise result
+            runs.append(_build_run(run_dir, result))
+        except MalformedError as err:
+            skipped.append(Skipped(run_dir, str(err)))
+    return Collected(
+        runs=runs,
+        skipped=skipped,
+        pilots=pilots,
+        size_searches={run.dir: searches[run.dir] for run in runs if run.dir in searches},
+    )
+
+
+def _is_pilot(result: dict[str, Any] | MalformedError) -> bool:
+    run_info = result.get("run") if isinstance(result, dict) else None
+    return isinstance(run_info, dict) and run_info.get("role") == "pilot"
 
 
 def load_run(run_dir: Path) -> Run:
     """Read one run directory; raises :class:`MalformedError` when ``result.json`` is unusable."""
-    result = _read_result(run_dir / RESULT_FILE)
+    return _build_run(run_dir, _read_result(run_dir / RESULT_FILE))
+
+
+def _build_run(run_dir: Path, result: dict[str, Any]) -> Run:
     try:
         status = Status(result["status"])
     except (ValueError, TypeError):
@@ -310,8 +368,10 @@ def _section(result: Mapping[str, Any], key: str, optional: bool = False) -> Map
     return value
 
 
-def _amounts(section: Mapping[str, Any], where: str) -> dict[str, Number | None]:
-    return {key: _number(section, key, where) for key in BUDGET_KEYS}
+def _amounts(
+    section: Mapping[str, Any], where: str, file: str = RESULT_FILE
+) -> dict[str, Number | None]:
+    return {key: _number(section, key, where, file=file) for key in BUDGET_KEYS}
 
 
 def _number(
@@ -320,46 +380,50 @@ def _number(
     where: str = "",
     low: float = 0.0,
     high: float = MAX_AMOUNT,
+    file: str = RESULT_FILE,
 ) -> Number | None:
     """A number in ``[low, high]``, or None when absent or null. NaN, infinities and absurd
     magnitudes (1e308 J, a 4000-digit integer) make the file malformed: the run wrote null for
-    what it did not know, so anything else is not a run's output."""
+    what it did not know, so anything else is not a run's output. ``file`` names the file in
+    the message (other JSON files the report reads are checked the same way)."""
     value = section.get(key)
     if value is None:
         return None
     name = f"{where}.{key}" if where else key
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedError(f"{RESULT_FILE}: {name} is not a number: {_show(value)}")
+        raise MalformedError(f"{file}: {name} is not a number: {_show(value)}")
     try:
         as_float = float(value)
     except OverflowError:
         as_float = math.inf
     if not math.isfinite(as_float):
-        raise MalformedError(f"{RESULT_FILE}: {name} is not finite: {_show(value)}")
+        raise MalformedError(f"{file}: {name} is not finite: {_show(value)}")
     if not low <= as_float <= high:
         raise MalformedError(
-            f"{RESULT_FILE}: {name} = {_show(value)} is out of range (expected {low:g} to {high:g})"
+            f"{file}: {name} = {_show(value)} is out of range (expected {low:g} to {high:g})"
         )
     return value
 
 
-def _text(section: Mapping[str, Any], key: str, where: str = "") -> str | None:
+def _text(
+    section: Mapping[str, Any], key: str, where: str = "", file: str = RESULT_FILE
+) -> str | None:
     value = section.get(key)
     name = f"{where}.{key}" if where else key
     if value is not None and not isinstance(value, str):
-        raise MalformedError(f"{RESULT_FILE}: {name} is not a string: {_show(value)}")
+        raise MalformedError(f"{file}: {name} is not a string: {_show(value)}")
     if value is not None and len(value) > MAX_TEXT_CHARS:
         raise MalformedError(
-            f"{RESULT_FILE}: {name} is {len(value)} characters long (at most {MAX_TEXT_CHARS})"
+            f"{file}: {name} is {len(value)} characters long (at most {MAX_TEXT_CHARS})"
         )
     return value
 
 
-def _flag(section: Mapping[str, Any], key: str, where: str) -> bool | None:
+def _flag(section: Mapping[str, Any], key: str, where: str, file: str = RESULT_FILE) -> bool | None:
     value = section.get(key)
     if value is None or isinstance(value, bool):
         return value
-    raise MalformedError(f"{RESULT_FILE}: {where}.{key} is not true/false: {_show(value)}")
+    raise MalformedError(f"{file}: {where}.{key} is not true/false: {_show(value)}")
 
 
 def _dataset(result: Mapping[str, Any], overrides: tuple[str, ...] | None) -> Dataset:
