@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from frugal.budget.spec import BudgetSpec, ConfigError
-from frugal.sweep.curves import as_error, fit_power_law, from_error
+from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
 
 log = logging.getLogger("frugal")
 
@@ -148,6 +148,7 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         if result.get("status") == "interrupted":  # a signal: stop here, resumably
             return result, {}
 
+    joint = _fit_across_sizes(candidates, metric)
     pilot_spent = _sum_spent([c["spent"] for c in candidates])
     final_budget = _left(budget, pilot_spent)
     margin = _margin(candidates, axis)
@@ -173,7 +174,7 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         init_from = last if last.is_file() else None
     result, objects = train_one(final_cfg, init_from=init_from, **kwargs)
     result = _booked(result, budget, pilot_spent)
-    result["size_search"] = _record(
+    result["size_search"] = {"law": joint.record() if joint else None} | _record(
         search,
         metric,
         axis,
@@ -189,6 +190,24 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
     )
     write_json_atomic(run_dir / RESULT_FILE, result)
     return result, objects
+
+
+def _fit_across_sizes(candidates: list[dict[str, Any]], metric: str) -> JointLaw | None:
+    """One law for every size (`frugal.sweep.curves.JointLaw`), fitted on all pilots' points
+    against parameters and samples seen; each candidate's own fit is then that law's slice
+    for its size. Without it (too few points, a failed fit) each size keeps its own fit."""
+    triples = [
+        (c["_params"], d, as_error(metric, y)) for c in candidates for d, y in c["_samples_points"]
+    ]
+    joint = fit_joint_law(triples)
+    if joint is None:
+        return None
+    for candidate in candidates:
+        per_x = candidate["_samples_per_x"]
+        if per_x:
+            candidate["_fit"] = joint.per_size(candidate["_params"], per_x)
+            candidate["fit"] = {**candidate["_fit"].record(), "from": "joint"}
+    return joint
 
 
 def _label(size: Mapping[str, Any]) -> str:
@@ -308,6 +327,9 @@ def _candidate(
 ) -> dict[str, Any]:
     points = _curve_points(pilot_dir / "curve.csv", axis, metric, result)
     fit = fit_power_law([(x, as_error(metric, y)) for x, y in points])
+    spent = result.get("spent") or {}
+    samples, on_axis = spent.get("data_samples"), spent.get(axis)
+    model = result.get("model") or {}
     return {
         "size": dict(size),
         "dir": str(pilot_dir),
@@ -317,6 +339,9 @@ def _candidate(
         "fit": fit.record(),
         "_fit": fit,
         "_margin": float((result.get("energy") or {}).get("estimate_margin") or 0.0),
+        "_params": float(model.get("params_effective") or model.get("params") or 0),
+        "_samples_points": _curve_points(pilot_dir / "curve.csv", "data_samples", metric, result),
+        "_samples_per_x": samples / on_axis if samples and on_axis else None,
     }
 
 

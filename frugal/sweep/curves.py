@@ -83,3 +83,74 @@ def fit_power_law(points: list[tuple[float, float]]) -> PowerLaw:
     if not all(math.isfinite(p) for p in (e, a, alpha)):
         return PowerLaw(None, None, None, x_scale, ok=False, fallback=tail)
     return PowerLaw(e, a, alpha, x_scale, ok=True, fallback=tail)
+
+
+# ---- one law across sizes (Hoffmann et al. 2022, approach 3) ---------------------------------
+JOINT_FORM = "E + A * (N/N0)^-alpha + B * (D/D0)^-beta"
+JOINT_MIN_POINTS = 8
+
+
+@dataclass(frozen=True)
+class JointLaw:
+    """error(N, D) = E + A (N/N0)^-alpha + B (D/D0)^-beta: N parameters, D samples seen. One
+    law for every size pins the exponents with all pilots' points at once, where a fit per
+    size has a handful of points and extrapolates an order of magnitude."""
+
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    n_scale: float
+    d_scale: float
+
+    def per_size(self, params: float, samples_per_x: float) -> PowerLaw:
+        """The law of one size against its own budget axis x (D = samples_per_x * x)."""
+        floor = self.E + self.A * (params / self.n_scale) ** -self.alpha
+        return PowerLaw(floor, self.B, self.beta, self.d_scale / samples_per_x, ok=True)
+
+    def record(self) -> dict[str, object]:
+        return {"form": JOINT_FORM, **asdict(self)}
+
+
+def fit_joint_law(points: list[tuple[float, float, float]]) -> JointLaw | None:
+    """Fit (N, D, error) points; None when there are too few or the fit fails."""
+    usable = [
+        (n, d, y)
+        for n, d, y in points
+        if n > 0 and d > 0 and all(math.isfinite(v) for v in (n, d, y))
+    ]
+    if len(usable) < JOINT_MIN_POINTS or len({n for n, _, _ in usable}) < 2:
+        return None
+    from scipy.optimize import curve_fit
+
+    ns, ds, ys = (np.array(column, dtype=float) for column in zip(*usable, strict=True))
+    n_scale, d_scale = float(ns.max()), float(ds.max())
+
+    def model(nd: np.ndarray, e: float, a: float, alpha: float, b: float, beta: float):
+        n, d = nd
+        return e + a * np.power(n, -alpha) + b * np.power(d, -beta)
+
+    floor = max(float(ys.min()), 0.0)
+    start = (floor * 0.5, 0.1, 0.5, 0.1, 0.5)
+    bounds = (
+        [0.0, 0.0, ALPHA_RANGE[0], 0.0, ALPHA_RANGE[0]],
+        [max(floor, 1e-12), np.inf, ALPHA_RANGE[1], np.inf, ALPHA_RANGE[1]],
+    )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params, _ = curve_fit(
+                model,
+                np.vstack([ns / n_scale, ds / d_scale]),
+                ys,
+                p0=start,
+                bounds=bounds,
+                maxfev=20000,
+            )
+    except (RuntimeError, ValueError):
+        return None
+    if not all(math.isfinite(float(p)) for p in params):
+        return None
+    e, a, alpha, b, beta = (float(p) for p in params)
+    return JointLaw(e, a, alpha, b, beta, n_scale, d_scale)

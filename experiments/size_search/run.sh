@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Reruns the size_search study (experiments/size_search/README.md): on MNIST-1D under one energy
+# budget per run, which width of the paper's CNN to train?
+#   grid  — every width of the ladder (5 widths × 3 seeds), each trained on the full budget;
+#   auto  — model.kwargs.width_mult=auto (3 seeds): pilots within 20 % of the budget, then the
+#           predicted best width with the rest;
+#   sweep — a multirun of 15 configurations (5 widths × 3 learning rates) under one
+#           sweep_budget.energy envelope, allocated by successive halving (hydra/sweeper=halving),
+#           killed mid-way and relaunched.
+# Everything goes to outputs/experiments/size_search/; the committed copy changes only through
+# `make studies STUDY=size_search`. Run from the repository root. ~35 min on this 2-core machine.
+# PARTS (default "grid auto sweep") picks parts; BUDGET (default 400J) is each run's budget.
+set -euo pipefail
+PY=${PY:-.venv/bin/python}
+BUDGET=${BUDGET:-400J}
+ENVELOPE=${ENVELOPE:-1600J}
+PARTS=${PARTS:-grid auto sweep}
+SEEDS=${SEEDS:-0 1 2}
+OUT=outputs/experiments/size_search
+mkdir -p "$OUT"
+
+# The same for every run: MNIST-1D, the paper's CNN family, AdamW, a cosine schedule on the
+# budget's clock, a horizon no budget reaches (the energy budget decides), one thread.
+common=(model=cnn scheduler=budget_cosine logger=none trainer.max_steps=1000000
+  trainer.enable_progress_bar=false trainer.check_val_every_n_epoch=2 threads=1)
+
+for part in $PARTS; do
+  case $part in
+  grid)
+    rm -rf "$OUT/grid"
+    for seed in $SEEDS; do
+      for width in 0.25 0.5 1.0 2.0 4.0; do
+        echo "=== grid: width $width, seed $seed"
+        "$PY" -m frugal.train "${common[@]}" seed="$seed" model.kwargs.width_mult="$width" \
+          budget.energy="$BUDGET" hydra.run.dir="$OUT/grid/seed$seed/w$width"
+      done
+    done
+    ;;
+  auto)
+    rm -rf "$OUT/auto"
+    for seed in $SEEDS; do
+      echo "=== auto: seed $seed"
+      "$PY" -m frugal.train "${common[@]}" seed="$seed" model.kwargs.width_mult=auto \
+        budget.energy="$BUDGET" hydra.run.dir="$OUT/auto/seed$seed"
+    done
+    ;;
+  sweep)
+    rm -rf "$OUT/sweep"
+    sweep=(-m hydra/sweeper=halving "${common[@]}" model.kwargs.width_mult=0.25,0.5,1.0,2.0,4.0
+      optimizer.lr=0.003,0.01,0.03 sweep_budget.energy="$ENVELOPE" hydra.sweep.dir="$OUT/sweep")
+    # Killed (SIGKILL, the whole process group) 60 s in, then relaunched: it continues.
+    timeout -s KILL 60 "$PY" -m frugal.train "${sweep[@]}" || echo "=== sweep killed; relaunching"
+    "$PY" -m frugal.train "${sweep[@]}"
+    ;;
+  esac
+done
+
+"$PY" -m frugal.report "$OUT" -o "$OUT/report"
+"$PY" experiments/size_search/summarize.py "$OUT" --plot "$OUT/size_search.png" > "$OUT/results.md"
+cat "$OUT/results.md"
