@@ -68,6 +68,7 @@ def test_search_stays_within_the_budget_pilots_included(run_train, tmp_path) -> 
         assert all(math.isfinite(y) for _, y in candidate["points"])
 
 
+@pytest.mark.slow  # a second search; the default run covers the search once
 def test_a_rerun_into_the_same_run_reuses_finished_pilots(run_train, tmp_path) -> None:
     first, _ = run_train(*SEARCH)
     stamps = {
