@@ -2,10 +2,11 @@
 successive-halving sweeper, ``halving.json``), as report.md's *Sweep envelope* section and
 ``envelope.png``.
 
-Every job of the multirun charges one shared envelope: its reservation while it is ``running``
-(a job killed while running never says otherwise, so its reservation stays charged), else what
-it spent plus what its earlier attempts spent (``prior_spent``). A job that is not running but
-recorded no spending is charged its reservation, the conservative reading.
+Every job of the multirun charges one shared envelope, counted as the sweep counts it
+(``frugal.sweep.envelope.charged``): its reservation while it is open (``running``, or
+``interrupted`` and not resumed yet; a job killed while running never says otherwise, so its
+reservation stays charged), else what it spent plus what its earlier attempts spent
+(``prior_spent``); a finished job that recorded no spending is charged its reservation.
 
 Both files are read like ``result.json`` (``collect.read_regular_file``: regular files only, at
 most 16 MiB, every value checked): a malformed ``envelope.json`` is left out with the reason, a
@@ -41,19 +42,18 @@ from frugal.report.table import _markdown_table, md, md_code
 from frugal.report.text import key_amount, key_name, key_unit
 from frugal.report.units import UNKNOWN, percent, plural
 from frugal.status import Status
+from frugal.sweep.envelope import ENVELOPE_FILE, FINISHED, RUNNING, VERSION
+from frugal.sweep.halving import HALVING_FILE
 
-ENVELOPE_FILE = "envelope.json"
-HALVING_FILE = "halving.json"
 FILE_NAME = "envelope.png"
-VERSION = 1
-RUNNING = "running"
 JOB_STATUSES = (RUNNING, *Status)
 MAX_JOBS = 100_000
 MAX_RUNGS = 64
 MAX_JOB_ROWS = 60  # jobs listed in report.md per envelope; envelope.json has them all
 MAX_PANELS = 8
 MAX_TICK_LABELS = 30
-MAX_RUNG_KEYS = 8  # rungs named in the legend  # job ids under the bars up to this many jobs
+MAX_RUNG_KEYS = 8
+MAX_BEST_METRICS = 6  # rungs named in the legend  # job ids under the bars up to this many jobs
 
 
 @dataclass(frozen=True)
@@ -70,18 +70,20 @@ class Job:
     metrics: dict[str, Number] | None
     rung: int | None
 
-    @property
-    def reservation_only(self) -> bool:
-        """Charged its reservation: running (or killed while running), or no spending known."""
-        return self.status == RUNNING or self.spent is None
+    def is_reservation(self, key: str) -> bool:
+        """Charged its reservation in ``key``: the job is open (running, or interrupted and not
+        resumed yet), or it recorded no spending of ``key``."""
+        return self.status not in FINISHED or self.spent is None or self.spent.get(key) is None
 
-    def charged(self, key: str) -> float | None:
-        """What the job charges the envelope in ``key``; None when unknown."""
-        if self.reservation_only:
-            return self.reserved.get(key)
+    def charged(self, key: str) -> float:
+        """What the job charges the envelope in ``key``, counted as the sweep counts it
+        (``frugal.sweep.envelope.charged``): a key the job reserved nothing of charges 0."""
+        if key not in self.reserved:
+            return 0.0
+        if self.is_reservation(key):
+            return float(self.reserved[key] or 0.0)
         assert self.spent is not None
-        spent, prior = self.spent.get(key), self.prior_spent.get(key, 0.0)
-        return None if spent is None or prior is None else spent + prior
+        return float(self.spent[key] or 0.0) + float(self.prior_spent.get(key) or 0.0)
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,9 @@ class Envelope:
         """The keys the envelope limits."""
         return [key for key in BUDGET_KEYS if self.limits.get(key) is not None]
 
-    def total(self, key: str) -> tuple[float, int]:
-        """The known charges summed, and how many jobs' charge is unknown."""
-        charges = [job.charged(key) for job in self.jobs]
-        return sum(c for c in charges if c is not None), sum(c is None for c in charges)
+    def total(self, key: str) -> float:
+        """Every job's charge in ``key``."""
+        return sum(job.charged(key) for job in self.jobs)
 
     def rung_of(self, job: Job) -> int | None:
         if job.rung is not None or self.halving is None:
@@ -242,7 +243,8 @@ def _halving(data: Mapping[str, Any]) -> Halving:
     return Halving(
         rungs=parsed,
         best_job=None if best_job is None else _ids([best_job], "best.job")[0],
-        best_overrides=_ids(best.get("overrides"), "best.overrides"),
+        # What tells the best configuration apart (``swept``), else all its overrides.
+        best_overrides=_ids(best.get("swept") or best.get("overrides"), "best.overrides"),
         best_metrics=_metrics(
             _object(best.get("metrics") or {}, "best.metrics", HALVING_FILE),
             "best.metrics",
@@ -324,8 +326,9 @@ def envelope_section(
         return ""
     parts = [
         "## Sweep envelope\n\nEvery job of the sweep charges one shared envelope: its "
-        "reservation while it runs (a job killed while running keeps its reservation charged), "
-        "then what it spent, with what earlier attempts of it spent."
+        "reservation while it is open (running, or interrupted and not resumed yet; a job "
+        "killed while running keeps its reservation charged), then what it spent, with what "
+        "earlier attempts of it spent."
     ]
     if plots and any(e.keys and e.jobs for e in envelopes):
         parts.append(f"![charges of the sweep's jobs against its envelope]({FILE_NAME})")
@@ -357,21 +360,21 @@ def _envelope_text(envelope: Envelope, numbers: Mapping[Path, str]) -> str:
         for key in keys:
             limit = envelope.limits[key]
             assert limit is not None
-            total, unknown = envelope.total(key)
-            reserved = [j for j in jobs if j.reservation_only and j.charged(key) is not None]
-            held = sum(j.charged(key) or 0.0 for j in reserved)
+            total = envelope.total(key)
+            reserved = [j for j in jobs if j.is_reservation(key) and j.charged(key) > 0]
+            held = sum(j.charged(key) for j in reserved)
             left = limit - total
             rows.append(
                 (
                     md(key_name(key)),
                     key_amount(key, limit),
-                    ("≥ " if unknown else "")
-                    + f"{key_amount(key, total)} ({percent(total / limit if limit else None)})"
-                    + (f", {plural(unknown, 'job')} unknown" if unknown else ""),
+                    f"{key_amount(key, total)} ({percent(total / limit if limit else None)})",
                     key_amount(key, left)
                     if left >= 0
                     else f"overdrawn by {key_amount(key, -left)}",
-                    f"{key_amount(key, held)} ({plural(len(reserved), 'job')})",
+                    f"{key_amount(key, held)} ({plural(len(reserved), 'job')})"
+                    if reserved
+                    else "none",
                 )
             )
         header = ("budget", "envelope", "charged", "left", "of it reserved, not spent")
@@ -384,15 +387,13 @@ def _envelope_text(envelope: Envelope, numbers: Mapping[Path, str]) -> str:
     )
     if keys and jobs:
         key = keys[0]
-        known = [j for j in jobs if j.charged(key) is not None]
-        if known:
-            largest = max(known, key=lambda j: j.charged(key) or 0.0)
-            how = md(largest.status) + (", its reservation" if largest.reservation_only else "")
-            amount = key_amount(key, largest.charged(key))
-            parts.append(
-                f"Largest job: {_job_name(largest, numbers)}, {amount} of {md(key_name(key))} "
-                f"charged ({how})."
-            )
+        largest = max(jobs, key=lambda j: j.charged(key))
+        how = md(largest.status) + (", its reservation" if largest.is_reservation(key) else "")
+        amount = key_amount(key, largest.charged(key))
+        parts.append(
+            f"Largest job: {_job_name(largest, numbers)}, {amount} of {md(key_name(key))} "
+            f"charged ({how})."
+        )
     if envelope.halving is not None:
         parts.append(_halving_text(envelope, numbers))
     elif envelope.halving_problem:
@@ -426,7 +427,9 @@ def _halving_text(envelope: Envelope, numbers: Mapping[Path, str]) -> str:
         by_id = {job.id: job for job in envelope.jobs}
         best = by_id.get(halving.best_job)
         name = _job_name(best, numbers) if best else f"job {md(halving.best_job)}"
-        metrics = ", ".join(f"{md(k)} {_metric(k, v)}" for k, v in halving.best_metrics.items())
+        # Its validation and test metrics (the record also holds its spending, flat).
+        shown = [(k, v) for k, v in halving.best_metrics.items() if _shown_metric(k)]
+        metrics = ", ".join(f"{md(k)} {_metric(k, v)}" for k, v in shown[:MAX_BEST_METRICS])
         text += f"\n\nBest: {name}" + (f", {metrics}" if metrics else "")
         if halving.best_overrides:
             text += f" ({md_code(' '.join(halving.best_overrides))})"
@@ -451,7 +454,7 @@ def _jobs_table(envelope: Envelope, numbers: Mapping[Path, str]) -> str:
             job.started.strftime("%Y-%m-%d %H:%M:%S") if job.started else UNKNOWN,
         ]
         row += [
-            key_amount(k, job.charged(k)) + (" (reserved)" if job.reservation_only else "")
+            key_amount(k, job.charged(k)) + (" (reserved)" if job.is_reservation(k) else "")
             for k in keys
         ]
         rows.append(row)
@@ -482,6 +485,11 @@ def _resolved(directory: str | None) -> Path:
         return path.absolute()
 
 
+def _shown_metric(name: str) -> bool:
+    """A validation or test metric (``val/acc``), not a training one or a spent amount."""
+    return "/" in name and not name.startswith("train/")
+
+
 def _metric(name: str, value: float) -> str:
     return percent(value) if name.endswith("acc") and 0 <= value <= 1 else f"{value:.3g}"
 
@@ -508,7 +516,7 @@ def plot_envelopes(envelopes: Sequence[Envelope], path: Path) -> None:
         fig = Figure(figsize=(7.4, 3.0 * max(1, len(panels)) + 0.9))
         FigureCanvasAgg(fig)
         rung_seen: set[int] = set()
-        reserved_seen = unknown_seen = False
+        reserved_seen = False
         for row, (envelope, key) in enumerate(panels):
             ax = fig.add_subplot(len(panels), 1, row + 1)
             limit = envelope.limits[key]
@@ -521,20 +529,16 @@ def plot_envelopes(envelopes: Sequence[Envelope], path: Path) -> None:
                 color = plots.OKABE_ITO[0] if rung is None else plots.OKABE_ITO[rung % 7]
                 if rung is not None:
                     rung_seen.add(rung)
-                if charge is None:
-                    unknown_seen = True
-                    ax.text(x, base, "?", ha="center", va="bottom", color="0.3", fontsize=8)
-                    tops.append(base)
-                    continue
-                reserved_seen |= job.reservation_only
+                reserved = job.is_reservation(key)
+                reserved_seen |= reserved and charge > 0
                 ax.bar(
                     x,
                     charge,
                     bottom=base,
                     width=0.8,
-                    color="white" if job.reservation_only else color,
+                    color="white" if reserved else color,
                     edgecolor=color,
-                    hatch="////" if job.reservation_only else None,
+                    hatch="////" if reserved else None,
                     linewidth=0.8,
                     zorder=2,
                 )
@@ -573,8 +577,7 @@ def plot_envelopes(envelopes: Sequence[Envelope], path: Path) -> None:
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
                 ax.set_xlabel("jobs in start order")
-            total, unknown = envelope.total(key)
-            charged = ("≥ " if unknown else "") + key_amount(key, total)
+            charged = key_amount(key, envelope.total(key))
             name = "/".join(envelope.dir.parts[-2:]) + (
                 f" (sweep {envelope.sweep_id})" if envelope.sweep_id else ""
             )
@@ -604,12 +607,8 @@ def plot_envelopes(envelopes: Sequence[Envelope], path: Path) -> None:
                     facecolor="white",
                     edgecolor="0.3",
                     hatch="////",
-                    label="reserved, not spent (running or killed)",
+                    label="reservation: job open (running, interrupted or killed)",
                 )
-            )
-        if unknown_seen:
-            handles.append(
-                Line2D([], [], linestyle="", marker="$?$", color="0.3", label="charge unknown")
             )
         plots._bottom_legend(fig, handles)
         height_in = fig.get_figheight()

@@ -74,13 +74,14 @@ class Fit:
             return None
         return value if value is not None and math.isfinite(value) else None
 
-    def text(self) -> str:
-        """``e = 0.2, a = 3.1, α = 0.5`` or ``fit failed``."""
+    def text(self, key: str) -> str:
+        """``e = 0.2, a = 3.1, α = 0.5 (x in 39.8 MFLOP)`` or ``fit failed``; ``key`` is the
+        budget key x is spent in."""
         if not self.ok:
             return "fit failed"
         names = (("e", self.e), ("a", self.a), ("α", self.alpha))
         text = ", ".join(f"{name} = {_g(value)}" for name, value in names)
-        return text + (f", x in units of {_g(self.x_scale)}" if self.x_scale != 1 else "")
+        return text + (f" (x in {key_amount(key, self.x_scale)})" if self.x_scale != 1 else "")
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class SizeSearch:
 
     def choice_label(self) -> str:
         assert self.choice is not None
-        return " ".join(f"{knob} = {_g(value)}" for knob, value in self.choice)
+        return ", ".join(f"{knob} = {_g(value)}" for knob, value in self.choice)
 
     def fitted(self, candidate: Candidate, x: float) -> float | None:
         """The candidate's fit at ``x``, in the metric's own terms (accuracy, not error)."""
@@ -236,9 +237,8 @@ def _size(value: Any, knobs: tuple[str, ...], where: str) -> Size:
                 raise MalformedError(f"result.json: {where}.{knob} is missing")
             size.append((knob, number))
         return tuple(size)
-    number = _number(
-        {where.rpartition(".")[2]: value}, where.rpartition(".")[2], where.rpartition(".")[0]
-    )
+    parent, _, name = where.rpartition(".")
+    number = _number({name: value}, name, parent)
     if number is None:
         raise MalformedError(f"result.json: {where} is missing")
     return ((knobs[0], number),)
@@ -372,17 +372,18 @@ def _search_text(search: SizeSearch, comparison: Comparison) -> str:
     better = "higher" if search.higher_is_better else "lower"
     pilots = search.pilot_spent.get(key)
     share = "" if search.share is None else f", {percent(search.share)} for pilots"
+    start = ""
+    if search.warm_start is not None:
+        start = " (warm start from its pilot)" if search.warm_start else " (trained from scratch)"
+    spending = (
+        f"Budget {key_amount(key, search.budget)}{share}: pilots spent "
+        f"{key_amount(key, pilots)}, the final run had "
+        f"{key_amount(key, search.final_budget.get(key))}{start}."
+    )
     intro = (
         f"### {md(run_title(search.run_dir, comparison))}\n\n"
-        f"{md_code(search.run_dir)}: `{md(search.knob)}` chosen by `{md(metric)}` ({better} is "
-        f"better) against {md(key_name(key))} spent. Budget {key_amount(key, search.budget)}"
-        f"{share}: pilots spent {key_amount(key, pilots)}, the final run had "
-        f"{key_amount(key, search.final_budget.get(key))}"
-        + (
-            f" ({'warm start from its pilot' if search.warm_start else 'trained from scratch'})."
-            if search.warm_start is not None
-            else "."
-        )
+        f"{md_code(search.run_dir)}: {md_code(search.knob)} chosen by {md_code(metric)} "
+        f"({better} is better) against {md(key_name(key))} spent. {spending}"
     )
     chosen = search.chosen
     header = (
@@ -400,7 +401,7 @@ def _search_text(search: SizeSearch, comparison: Comparison) -> str:
             md(c.status or "unknown"),
             key_amount(key, c.spent.get(key)),
             str(len(c.points)),
-            "no fit" if c.fit is None else md(c.fit.text()),
+            "no fit" if c.fit is None else md(c.fit.text(key)),
             _metric(metric, c.predicted),
             _metric(metric, search.achieved_metric()) if c is chosen else "",
         )
@@ -446,7 +447,7 @@ def _metric(name: str, value: float | None, delta: bool = False) -> str:
     """An accuracy in percent (points for a difference), anything else to 3 digits."""
     if value is None:
         return "unknown"
-    if name.rpartition("/")[2].endswith("acc") and -1 <= value <= 1:
+    if not lower_is_better(name) and -1 <= value <= 1:
         return f"{100 * value:.1f} points" if delta else percent(value)
     return _g(value)
 
@@ -489,7 +490,7 @@ def plot_size_search(searches: Sequence[SizeSearch], comparison: Comparison, pat
                 ax.xaxis.set_major_locator(LogLocator(numticks=8))
                 ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, k=key: key_amount(k, v)))
                 low, high = ax.get_xlim()
-                if high / low < 300:
+                if high / low < 1000:  # under 3 decades: label 2× and 5× too
                     ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
                     ax.xaxis.set_minor_formatter(
                         FuncFormatter(lambda v, _, k=key: key_amount(k, v))
