@@ -26,7 +26,6 @@ A directory holding another job's checkpoint is never taken over: without a matc
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import signal
@@ -80,11 +79,9 @@ def note_job(output_dir: Path) -> None:
 
 
 def noted_job(output_dir: Path) -> dict[str, Any] | None:
-    try:
-        noted = json.loads((output_dir / JOB_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return noted if isinstance(noted, dict) else None
+    from frugal.record import read_json_object
+
+    return read_json_object(output_dir / JOB_FILE)
 
 
 def resume_requeued(cfg: DictConfig) -> DictConfig:

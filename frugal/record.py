@@ -89,3 +89,12 @@ def last_validation(path: str | Path) -> dict[str, float]:
     except (OSError, csv.Error, UnicodeDecodeError):
         return {}
     return found
+
+
+def read_json_object(path: str | Path) -> dict[str, Any] | None:
+    """A JSON object frugal wrote (result.json, job.json), or None when absent or not one."""
+    try:
+        found = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None

@@ -131,6 +131,13 @@ class MalformedError(ValueError):
     """A file that does not follow its contract; the message says how."""
 
 
+def json_object(value: Any, where: str, file: str) -> Mapping[str, Any]:
+    """`value` if it is a JSON object, else MalformedError naming `file` and `where`."""
+    if not isinstance(value, dict):
+        raise MalformedError(f"{file}: {where} is {type(value).__name__}, not an object")
+    return value
+
+
 def find_result_files(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
     """Every ``result.json`` under ``paths`` (a path may also be the file itself), sorted, once.
     Whatever carries the name is returned, even a FIFO or a dangling link, so that loading can

@@ -35,6 +35,7 @@ from frugal.report.collect import (
     _show,
     _text,
     find_named_files,
+    json_object,
     read_regular_file,
 )
 from frugal.report.compare import Comparison
@@ -306,9 +307,7 @@ def _json(path: Path, name: str) -> Mapping[str, Any]:
 
 
 def _object(value: Any, where: str, file: str = ENVELOPE_FILE) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedError(f"{file}: {where} is {type(value).__name__}, not an object")
-    return value
+    return json_object(value, where, file)
 
 
 # ---- report.md --------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from frugal.report.collect import (
     _flag,
     _number,
     _text,
+    json_object,
 )
 from frugal.report.compare import Comparison
 from frugal.report.table import _markdown_table, md, md_code
@@ -315,9 +316,7 @@ def _metrics(section: Mapping[str, Any], where: str) -> dict[str, Number]:
 
 
 def _object(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedError(f"result.json: {where} is {type(value).__name__}, not an object")
-    return value
+    return json_object(value, where, "result.json")
 
 
 # ---- report.md --------------------------------------------------------------------------------

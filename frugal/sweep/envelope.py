@@ -39,7 +39,7 @@ from omegaconf import DictConfig, open_dict
 from frugal.budget.ledger import LEDGER_FILE, read_sidecar
 from frugal.budget.spec import AMOUNT_KEYS, ConfigError, parse_amount_for
 from frugal.budget.units import UnitError
-from frugal.record import CURVE_FILE, RESULT_FILE, write_json_atomic
+from frugal.record import CURVE_FILE, RESULT_FILE, read_json_object, write_json_atomic
 
 log = logging.getLogger("frugal")
 
@@ -360,11 +360,7 @@ def _own_limits(cfg: DictConfig) -> dict[str, float | None]:
 
 
 def _read_result(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        result = json.loads((run_dir / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return result if isinstance(result, dict) else None
+    return read_json_object(run_dir / RESULT_FILE)
 
 
 def _now() -> str:

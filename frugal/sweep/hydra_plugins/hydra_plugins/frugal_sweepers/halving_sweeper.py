@@ -16,7 +16,6 @@ ended are not launched again, their results are reused; killed or interrupted on
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.budget.spec import AMOUNT_KEYS
-from frugal.record import RESULT_FILE, write_json_atomic
+from frugal.record import RESULT_FILE, read_json_object, write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import locked, read_envelope, remaining
 from frugal.sweep.halving import Objective, Trial
@@ -295,11 +294,7 @@ def job_dir(sweep_dir: Path, jobs: dict[str, Any], job_id: str) -> Path:
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        result = json.loads((run_dir / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return result if isinstance(result, dict) else None
+    return read_json_object(run_dir / RESULT_FILE)
 
 
 def check_same_overrides(run_dir: Path, trial: Trial) -> None:
