@@ -7,7 +7,7 @@
 #   sweep — a multirun of 15 configurations (5 widths × 3 learning rates) under one
 #           sweep_budget.energy envelope, allocated by successive halving (hydra/sweeper=halving),
 #           killed mid-way and relaunched.
-# Everything goes to outputs/experiments/size_search/; the committed copy changes only through
+# Everything goes to outputs/experiments/size_search/ (runs under runs/); the committed copy changes only through
 # `make studies STUDY=size_search`. Run from the repository root. ~35 min on this 2-core machine.
 # PARTS (default "grid auto sweep") picks parts; BUDGET (default 400J) is each run's budget.
 set -euo pipefail
@@ -17,7 +17,8 @@ ENVELOPE=${ENVELOPE:-1600J}
 PARTS=${PARTS:-grid auto sweep}
 SEEDS=${SEEDS:-0 1 2}
 OUT=outputs/experiments/size_search
-mkdir -p "$OUT"
+RUNS=$OUT/runs  # run directories (not published)
+mkdir -p "$RUNS"
 
 # The same for every run: MNIST-1D, the paper's CNN family, AdamW, a cosine schedule on the
 # budget's clock, a horizon no budget reaches (the energy budget decides), one thread.
@@ -27,27 +28,27 @@ common=(model=cnn scheduler=budget_cosine logger=none trainer.max_steps=1000000
 for part in $PARTS; do
   case $part in
   grid)
-    rm -rf "$OUT/grid"
+    rm -rf "$RUNS/grid"
     for seed in $SEEDS; do
       for width in 0.25 0.5 1.0 2.0 4.0; do
         echo "=== grid: width $width, seed $seed"
         "$PY" -m frugal.train "${common[@]}" seed="$seed" model.kwargs.width_mult="$width" \
-          budget.energy="$BUDGET" hydra.run.dir="$OUT/grid/seed$seed/w$width"
+          budget.energy="$BUDGET" hydra.run.dir="$RUNS/grid/seed$seed/w$width"
       done
     done
     ;;
   auto)
-    rm -rf "$OUT/auto"
+    rm -rf "$RUNS/auto"
     for seed in $SEEDS; do
       echo "=== auto: seed $seed"
       "$PY" -m frugal.train "${common[@]}" seed="$seed" model.kwargs.width_mult=auto \
-        budget.energy="$BUDGET" hydra.run.dir="$OUT/auto/seed$seed"
+        budget.energy="$BUDGET" hydra.run.dir="$RUNS/auto/seed$seed"
     done
     ;;
   sweep)
-    rm -rf "$OUT/sweep"
+    rm -rf "$RUNS/sweep"
     sweep=(-m hydra/sweeper=halving "${common[@]}" model.kwargs.width_mult=0.25,0.5,1.0,2.0,4.0
-      optimizer.lr=0.003,0.01,0.03 sweep_budget.energy="$ENVELOPE" hydra.sweep.dir="$OUT/sweep")
+      optimizer.lr=0.003,0.01,0.03 sweep_budget.energy="$ENVELOPE" hydra.sweep.dir="$RUNS/sweep")
     # Killed (SIGKILL, the whole process group) 60 s in, then relaunched: it continues.
     timeout -s KILL 60 "$PY" -m frugal.train "${sweep[@]}" || echo "=== sweep killed; relaunching"
     "$PY" -m frugal.train "${sweep[@]}"
@@ -55,6 +56,6 @@ for part in $PARTS; do
   esac
 done
 
-"$PY" -m frugal.report "$OUT" -o "$OUT/report"
-"$PY" experiments/size_search/summarize.py "$OUT" --plot "$OUT/size_search.png" > "$OUT/results.md"
+"$PY" -m frugal.report "$RUNS" -o "$OUT/report"
+"$PY" experiments/size_search/summarize.py "$RUNS" --plot "$OUT/size_search.png" > "$OUT/results.md"
 cat "$OUT/results.md"
