@@ -1,12 +1,12 @@
 """Tables and plot of the size_search study (experiments/size_search/README.md).
 
-    python experiments/size_search/summarize.py outputs/experiments/size_search --plot OUT.png
+    python experiments/size_search/summarize.py outputs/experiments/size_search/runs --plot OUT.png
 
-Reads (under the runs directory) grid/seed*/w*/result.json (every width on the full budget), auto/seed*/result.json
-(width_mult=auto) and sweep/ (the successive-halving sweep: envelope.json, halving.json and its
-jobs' result.json) and prints Markdown: the grid's test accuracy per width (mean over seeds), what
-the search chose and achieved against the grid's best, the energy each approach spent, and how
-the sweep spent its envelope.
+Reads, under the runs directory, grid/seed*/w*/result.json (every width on the full
+budget), auto/seed*/result.json (width_mult=auto) and sweep/ (the successive-halving sweep:
+envelope.json, halving.json and its jobs' result.json), and prints Markdown: the grid's test
+accuracy per width (mean over seeds), what the search chose and achieved against the grid's
+best, the energy each approach spent, and how the sweep spent its envelope.
 """
 
 from __future__ import annotations
