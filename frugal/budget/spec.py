@@ -45,6 +45,15 @@ DEFAULT_ESTIMATE_MARGIN = 0.1  # stop 10 % short of an energy/carbon limit that 
 DEFAULT_WARMUP_STEPS = 20  # steps measured before time/energy per step is forecast
 DEFAULT_SEARCH_SHARE = 0.2  # of the budget, spent on pilot runs when a model size is `auto`
 SPENT_KEYS = tuple(field_name for field_name, _ in AMOUNT_KEYS.values())
+CONFIG_KEY = {field_name: key for key, (field_name, _) in AMOUNT_KEYS.items()}  # energy_j -> energy
+
+
+def as_budget(field_name: str, amount: float) -> float | int:
+    """`amount` as a budget value the config accepts: a whole number of samples, and never 0
+    (a budget must be > 0): a run left with nothing is refused by its planner."""
+    if field_name == "data_samples":
+        return max(int(amount), 1)
+    return max(float(amount), 1e-9)
 
 
 @dataclass(frozen=True)

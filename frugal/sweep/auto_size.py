@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from frugal.budget.spec import BudgetSpec, ConfigError
+from frugal.budget.spec import CONFIG_KEY, BudgetSpec, ConfigError, as_budget
 from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
 
 log = logging.getLogger("frugal")
@@ -243,7 +243,7 @@ def _pilot_config(
             pilot.model.kwargs[knob] = value
         for key, limit in budget.enforced().items():
             if key in CUMULATIVE:
-                pilot.budget[_budget_key(key)] = _amount(key, limit * part)
+                pilot.budget[CONFIG_KEY[key]] = as_budget(key, limit * part)
         pilot.paths.output_dir = str(pilot_dir)
         pilot.trainer.default_root_dir = str(pilot_dir)
         pilot.trainer.check_val_every_n_epoch = None
@@ -305,21 +305,9 @@ def _final_config(cfg: Any, size: Mapping[str, Any], final_budget: dict[str, flo
         for knob, value in size.items():
             final.model.kwargs[knob] = value
         for key, amount in final_budget.items():
-            final.budget[_budget_key(key)] = _amount(key, amount)
+            final.budget[CONFIG_KEY[key]] = as_budget(key, amount)
         final.sweep_budget = None
     return final
-
-
-def _budget_key(result_key: str) -> str:
-    from frugal.budget.spec import AMOUNT_KEYS
-
-    return next(key for key, (name, _) in AMOUNT_KEYS.items() if name == result_key)
-
-
-def _amount(key: str, amount: float) -> float | int:
-    if key == "data_samples":
-        return max(int(amount), 1)
-    return max(float(amount), 1e-9)  # a budget is > 0: nothing left is refused by the planner
 
 
 def _candidate(

@@ -37,7 +37,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from frugal.budget.ledger import LEDGER_FILE, read_sidecar
-from frugal.budget.spec import AMOUNT_KEYS, ConfigError, parse_amount_for
+from frugal.budget.spec import AMOUNT_KEYS, CONFIG_KEY, ConfigError, as_budget, parse_amount_for
 from frugal.budget.units import UnitError
 from frugal.record import CURVE_FILE, RESULT_FILE, read_json_object, write_json_atomic
 
@@ -339,15 +339,9 @@ def _with_budget(cfg: DictConfig, allowance: dict[str, float], ckpt: str | None)
     from copy import deepcopy
 
     cfg = deepcopy(cfg)
-    names = {field_name: key for key, (field_name, _) in AMOUNT_KEYS.items()}
     with open_dict(cfg):
         for field_name, amount in allowance.items():
-            # a whole number for samples; never 0 (a budget must be > 0): a job left with
-            # nothing is refused by its planner
-            value = max(amount, 1e-9)
-            if field_name == "data_samples":
-                value = max(int(amount), 1)
-            cfg.budget[names[field_name]] = value
+            cfg.budget[CONFIG_KEY[field_name]] = as_budget(field_name, amount)
         if ckpt is not None:
             cfg.ckpt_path = ckpt
     return cfg
