@@ -39,11 +39,13 @@ from frugal.models.registry import model_name
 
 EXPECTED = "a checkpoint frugal-train wrote, e.g. <run>/checkpoints/last.ckpt"
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
+# The keys naming a checkpoint whose weights a run takes: to resume it, or to start from.
+WEIGHT_KEYS = ("ckpt_path", "init_from")
 SAVED_CONFIG = Path(".hydra") / "config.yaml"  # written by Hydra at the start of every run
 # What a resumed run keeps from the original: changing any of these starts a new run instead.
 KEPT = ("model", "data", "budget")
 # Never restored from the saved config: machine paths, Hydra's own node, the resume itself.
-NOT_RESTORED = ("paths", "hydra", "ckpt_path", "resume")
+NOT_RESTORED = ("paths", "hydra", "ckpt_path", "resume", "init_from")
 MASK_KEY = re.compile(r"\.parametrizations\.weight\.\d+\.mask$")
 MASKED_WEIGHT = re.compile(r"\.parametrizations\.weight\.original$")
 
@@ -93,30 +95,33 @@ def _load(identity: tuple[str, int, int, int], where: str) -> dict[str, Any]:
 
 
 def check_checkpoint(cfg: DictConfig) -> None:
-    """Start-up check of `ckpt_path` (if set): a readable checkpoint frugal-train wrote."""
-    if cfg.get("ckpt_path"):
-        load_checkpoint(cfg.ckpt_path)
+    """Start-up check of `ckpt_path` and `init_from` (those set): readable checkpoints that
+    frugal-train wrote."""
+    for key in WEIGHT_KEYS:
+        if cfg.get(key):
+            load_checkpoint(cfg[key], key)
 
 
 # ---- fitting the configured model ------------------------------------------------------------
-def check_fits(module: nn.Module, cfg: DictConfig) -> None:
-    """The weights in `cfg.ckpt_path` have the names and shapes of `module`'s (a FrugalModule
+def check_fits(module: nn.Module, cfg: DictConfig, key: str = "ckpt_path") -> None:
+    """The weights in `cfg[key]` have the names and shapes of `module`'s (a FrugalModule
     before training starts). Masks added by sparse training are left out of the comparison:
     the sparsity callbacks add them again before Lightning restores the weights."""
-    check_shapes(module.state_dict(), cfg)
+    check_shapes(module.state_dict(), cfg, key)
 
 
-def check_shapes(state: dict[str, Any], cfg: DictConfig) -> None:
+def check_shapes(state: dict[str, Any], cfg: DictConfig, key: str = "ckpt_path") -> None:
     """`check_fits` for a FrugalModule's `state_dict` (meta tensors will do: only shapes are
     compared), so that the command line can check before anything is built for real."""
-    checkpoint = load_checkpoint(cfg.ckpt_path)
+    named = cfg[key]
+    checkpoint = load_checkpoint(named, key)
     expected = _weight_shapes(state)
     found = _weight_shapes(checkpoint["state_dict"])
     if expected == found:
         return
-    where = f"ckpt_path={shown(cfg.ckpt_path)}"
+    where = f"{key}={shown(named)}"
     configured = describe_run(cfg)
-    saved = saved_config(Path(str(cfg.ckpt_path)).expanduser())
+    saved = saved_config(Path(str(named)).expanduser())
     trained = describe_run(saved) if saved is not None else None
     if trained is not None and trained != configured:
         raise ConfigError(
@@ -129,12 +134,13 @@ def check_shapes(state: dict[str, Any], cfg: DictConfig) -> None:
     )
 
 
-def load_weights(module: nn.Module, cfg: DictConfig) -> None:
-    """Load the trained weights of `cfg.ckpt_path` into `module` (for `compress=`): checked to
-    fit; a weight trained under a mask (sparse training) arrives with its mask applied."""
-    check_fits(module, cfg)
+def load_weights(module: nn.Module, cfg: DictConfig, key: str = "ckpt_path") -> None:
+    """Load the trained weights of `cfg[key]` into `module` (for `compress=`, `init_from=`):
+    checked to fit; a weight trained under a mask (sparse training) arrives with its mask
+    applied."""
+    check_fits(module, cfg, key)
     wanted = module.state_dict().keys()
-    state = load_checkpoint(cfg.ckpt_path)["state_dict"]
+    state = load_checkpoint(cfg[key], key)["state_dict"]
     module.load_state_dict(_fold_masks(state, wanted))
 
 

@@ -117,7 +117,10 @@ def train_one(
     init_from: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One run of a model of known size (`train`'s work); `init_from`: a checkpoint whose
-    weights the model starts from (a size search's pilot), with a fresh optimizer and ledger."""
+    weights the model starts from (a size search's pilot), with a fresh optimizer and ledger,
+    as `cfg.init_from` would."""
+    if init_from is not None:
+        cfg = with_init(cfg, init_from)
     checked = validate(cfg, meter_given=energy_meter is not None)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +197,8 @@ def train_one(
                 module.backbone,
                 datamodule.val_dataloader(),
             )
-        elif init_from is not None:
-            load_weights(module, with_checkpoint(cfg, init_from))  # checked to fit, weights only
+        elif cfg.get("init_from") and ckpt_path is None:  # resuming, it takes its own weights
+            load_weights(module, cfg, "init_from")  # checked to fit; fresh optimizer and ledger
         elif ckpt_path is not None:
             for callback in trainer.callbacks:  # structured pruning: take the pruned shapes
                 fit_checkpoint = getattr(callback, "fit_checkpoint", None)
@@ -425,10 +428,10 @@ def compress(module: FrugalModule, cfg: DictConfig, input_shape: tuple[int, ...]
     return module
 
 
-def with_checkpoint(cfg: DictConfig, ckpt: Path) -> DictConfig:
+def with_init(cfg: DictConfig, ckpt: Path) -> DictConfig:
     named = cfg.copy()
     with open_dict(named):
-        named.ckpt_path = str(ckpt)
+        named.init_from = str(ckpt)
     return named
 
 

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from conftest import TINY, compose_cfg
@@ -337,3 +338,52 @@ def test_the_command_line_of_a_resumed_run_reopens_its_directory(tmp_path, train
     (run_dir, _) = OverridesParser.create().parse_overrides(argv[1:])
     assert run_dir.key_or_group == "hydra.run.dir" and run_dir.value() == str(spaced)
     assert run_dir_of(spaced / "checkpoints" / "last.ckpt") == spaced
+
+
+# ---- init_from: a new run starting from a trained run's weights ------------------------------
+class FirstWeights(L.Callback):
+    """Keeps the backbone's weights as training starts."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.state = {k: v.detach().clone() for k, v in pl_module.backbone.state_dict().items()}
+
+
+def test_init_from_starts_a_new_run_from_the_weights(tmp_path, trained):
+    ckpt = trained / "checkpoints" / "last.ckpt"
+    before = {p.name: p.stat().st_mtime_ns for p in trained.rglob("*") if p.is_file()}
+    first = FirstWeights()
+    cfg = compose_run(
+        tmp_path / "new", "data=synthetic", "model=mlp", "model.kwargs.hidden=8",
+        f"init_from={ckpt}", "trainer.max_steps=5",
+    )  # fmt: skip
+    result, _ = train(cfg, callbacks=[first])
+    saved = load_checkpoint(ckpt)["state_dict"]
+    assert first.state.keys() == {k.removeprefix("backbone.") for k in saved}
+    for name, value in first.state.items():
+        assert torch.equal(value, saved[f"backbone.{name}"]), name
+    # a new run: its own directory, ledger and steps; the trained run is left as it was
+    assert result["steps"] == 5 and result["status"] == "completed"
+    assert (tmp_path / "new" / "checkpoints" / "last.ckpt").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in trained.rglob("*") if p.is_file()} == before
+
+
+FRESH = ["data=synthetic", "model=mlp"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        ([*FRESH, "init_from={tmp}/missing.ckpt"], "missing.ckpt: no such file"),
+        ([*FRESH, "init_from={ckpt}", "model=cnn_tiny"], "trained as model=mlp"),
+        (["init_from={ckpt}", "ckpt_path={ckpt}"], "a resumed run takes its own"),
+        (["init_from={ckpt}", "compress=svd", "ckpt_path={ckpt}"], "compress takes its own"),
+    ],
+)
+def test_a_bad_init_from_is_one_line(tmp_path, trained, overrides, says):
+    ckpt = trained / "checkpoints" / "last.ckpt"
+    cfg = compose_run(tmp_path / "out", *[o.format(tmp=tmp_path, ckpt=ckpt) for o in overrides])
+    with pytest.raises(ConfigError) as err:
+        train(resolve_resume(cfg))
+    message = str(err.value)
+    assert message.startswith("init_from=") and says in message, message
+    assert "\n" not in message and not (tmp_path / "out" / "checkpoints").exists()

@@ -254,9 +254,10 @@ class FakeLauncher:
     envelope.json, spends `spend_share` of it and writes result.json. val/acc grows with
     `a`, test/acc shrinks with it (promotion must not look at the test set)."""
 
-    def __init__(self, sweep_dir: Path, spend_share: float = 0.5) -> None:
+    def __init__(self, sweep_dir: Path, spend_share: float = 0.5, ckpt: bool = False) -> None:
         self.sweep_dir = sweep_dir
         self.spend_share = spend_share
+        self.ckpt = ckpt  # leave checkpoints/last.ckpt, as a real job does
         self.launched: list[tuple[int, list[str]]] = []
 
     def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
@@ -289,6 +290,9 @@ class FakeLauncher:
                 "spent": {"compute_flop": reserved * self.spend_share, "energy_j": 1.0},
             }
             write_json_atomic(run_dir / "result.json", result)
+            if self.ckpt:
+                (run_dir / "checkpoints").mkdir(exist_ok=True)
+                (run_dir / "checkpoints" / "last.ckpt").write_bytes(b"weights")
             with locked(self.sweep_dir) as book:
                 job = book["state"]["jobs"][str(num)]
                 job.update(status=result["status"], metrics=result["metrics"])
@@ -347,6 +351,42 @@ def test_sweeper_runs_the_rungs_within_the_envelope(tmp_path: Path) -> None:
     assert float(top["budget.compute"]) == pytest.approx(
         record["rungs"][2]["budget"]["compute_flop"], rel=1e-5
     )
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_promoted_trials_continue_their_lower_rung_s_weights(tmp_path: Path, warm_start) -> None:
+    sweep_dir = tmp_path / "a sweep, with=odd 'chars'"  # the path must survive Hydra's parser
+    sweep_dir.mkdir()
+    _open_envelope(sweep_dir, 3.3e9)
+    launcher = FakeLauncher(sweep_dir, ckpt=True)
+    _sweeper(sweep_dir, launcher, warm_start=warm_start).sweep(GRID)
+    record = json.loads((sweep_dir / halving.HALVING_FILE).read_text())
+    parser = OverridesParser.create()
+    started_from = {}
+    for num, overrides in launcher.launched:
+        for override in parser.parse_overrides(overrides):
+            if override.key_or_group == "init_from":
+                started_from[str(num)] = override.value()
+    if not warm_start:
+        assert started_from == {} and record["warm_start"] is False
+        return
+    # each promoted trial starts from the last weights of its configuration one rung below
+    continued = {**record["rungs"][1]["continued_from"], **record["rungs"][2]["continued_from"]}
+    assert record["rungs"][0]["continued_from"] == {}
+    assert sorted(continued) == [str(n) for n in range(12, 17)]
+    for rung in record["rungs"][1:]:
+        lower = record["rungs"][rung["rung"] - 1]
+        for job, config in zip(rung["trials"], rung["configurations"], strict=True):
+            below = lower["trials"][lower["configurations"].index(config)]
+            assert continued[job] == below
+            assert started_from[job] == str(sweep_dir / below / "checkpoints" / "last.ckpt")
+
+
+def test_override_text_reads_back_unchanged() -> None:
+    parser = OverridesParser.create()
+    for text in ["/a b/c,d=e/x.ckpt", "/a'b", "/a\\b", "/a\\'b", "end\\", "[x]"]:
+        (override,) = parser.parse_overrides([f"init_from={halving.override_text(text)}"])
+        assert override.value() == text
 
 
 def test_relaunched_sweeper_runs_only_what_did_not_end(tmp_path: Path) -> None:

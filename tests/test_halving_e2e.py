@@ -57,6 +57,11 @@ def test_halving_sweep_spends_one_envelope_and_resumes(tmp_path: Path) -> None:
     losses = {j: _result(sweep_dir / j)["metrics"]["val/loss"] for j in ("0", "1", "2")}
     assert record["rungs"][0]["promoted"] == [min(losses, key=losses.get)]
     assert record["best"]["job"] == "3"
+    # the promoted trial continued from its rung-0 weights, with a budget and a ledger of its own
+    promoted = record["rungs"][0]["promoted"][0]
+    assert record["rungs"][1]["continued_from"] == {"3": promoted}
+    ckpt = sweep_dir / promoted / "checkpoints" / "last.ckpt"
+    assert f"init_from='{ckpt}'" in _result(sweep_dir / "3")["run"]["overrides"]
     state = read_envelope(sweep_dir)
     assert state is not None
     assert total_charged(state)["compute_flop"] <= ENVELOPE_FLOP

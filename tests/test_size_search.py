@@ -95,6 +95,7 @@ def test_a_rerun_into_the_same_run_reuses_finished_pilots(run_train, tmp_path) -
         ([*SEARCH, "size_search.width_mult=[1.0]"], "at least two sizes"),
         ([*SEARCH, "size_search.width_mult=[1.0,-2]"], "size_search.width_mult"),
         ([*SEARCH, "trainer.devices=2"], "one device"),
+        ([*SEARCH, "init_from=/nowhere/last.ckpt"], "starts from scratch"),
         ([*SEARCH, "budget.search_share=1.5"], "budget.search_share"),
         (["model=mlp", "model.kwargs.width_mult=big", "budget.compute=1e9"], "width_mult"),
     ],

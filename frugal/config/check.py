@@ -87,6 +87,7 @@ def check_config(
     if node.get("size_search") is not None:
         validated(schema.SizeSearch, node["size_search"], "size_search")
     if auto_size.searched(node):  # every size of the ladder is checked as its own run
+        auto_size.check_from_scratch(node)
         sizes = auto_size.ladder(node)
         checked = None
         for size in sizes:
@@ -456,6 +457,16 @@ def cross_check(
             )
         if on_this_machine:
             check_energy_backend(energy)
+    if node.get("init_from") and (
+        node.get("ckpt_path") or node.get("resume") or node.get("compress") is not None
+    ):
+        other = "compress" if node.get("compress") is not None else "a resumed run"
+        raise bad(
+            "init_from",
+            node["init_from"],
+            f"starts a new run from those weights; {other} takes its own from ckpt_path",
+            "init_from (a new run from trained weights) or ckpt_path, not both",
+        )
     if node.get("compress") is not None and not node.get("ckpt_path"):
         raise bad(
             "compress",
@@ -613,7 +624,7 @@ def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) ->
 
             splits = files(**{k: v for k, v in node["data"]["source"].items() if k != "_target_"})
             shape = (splits.input_shape, splits.num_classes)
-    if node.get("ckpt_path"):
+    if node.get("ckpt_path") or node.get("init_from"):
         from frugal.checkpoint import check_checkpoint
 
         check_checkpoint(cfg)
@@ -632,25 +643,28 @@ def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) ->
     elif "_target_" not in node["data"]:
         shape = shape or data_shape(node["data"])
         backbone = check_model_fits(node["model"], shape)
-    if node.get("ckpt_path") and backbone is not None:
-        check_checkpoint_fits(cfg, node, backbone)
+    for key in ("ckpt_path", "init_from"):
+        if node.get(key) and backbone is not None:
+            check_checkpoint_fits(cfg, node, backbone, key)
     if shape is not None:
         check_batches(node, train_size(node, splits))
 
 
-def check_checkpoint_fits(cfg: DictConfig, node: dict[str, Any], backbone: Any) -> None:
-    """The checkpoint's weights fit the configured model (as `frugal.pipeline` checks again
-    before Lightning restores them). Left to the run where sparse training is involved: its
+def check_checkpoint_fits(
+    cfg: DictConfig, node: dict[str, Any], backbone: Any, key: str = "ckpt_path"
+) -> None:
+    """The weights of checkpoint `key` fit the configured model (as `frugal.pipeline` checks
+    again before loading them). Left to the run where sparse training is involved: its
     callbacks may change shapes (structured pruning) before the weights are loaded."""
     from pathlib import Path
 
     from frugal.checkpoint import check_shapes, saved_config
 
-    saved = saved_config(Path(str(node["ckpt_path"])).expanduser())
+    saved = saved_config(Path(str(node[key])).expanduser())
     if node.get("sparsity") is not None or (saved is not None and saved.get("sparsity")):
         return
     state = {f"backbone.{name}": value for name, value in backbone.state_dict().items()}
-    check_shapes(state, cfg)
+    check_shapes(state, cfg, key)
 
 
 def train_size(node: dict[str, Any], splits: Any) -> int | None:

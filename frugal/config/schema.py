@@ -72,6 +72,9 @@ class TopLevel(Node):
     resume: str | None = key(
         None, "null or a run directory to resume, e.g. outputs/train/runs/<run>"
     )
+    init_from: str | None = key(
+        None, "null or a checkpoint to start from, e.g. <run>/checkpoints/last.ckpt"
+    )
     test_on: Literal["best", "last"] = key("best", "best or last")
     threads: int | None = key(1, "null or a whole number of threads >= 1", ge=1)
     objectives: list[str] | str = key(

@@ -74,6 +74,16 @@ def with_size(node: dict[str, Any], size: Mapping[str, Any]) -> dict[str, Any]:
     return concrete
 
 
+def check_from_scratch(node: Mapping[str, Any]) -> None:
+    """Before any size is checked: a search trains its sizes from scratch (a checkpoint named
+    here could fit one size only)."""
+    if any(node.get(k) for k in ("ckpt_path", "init_from", "compress", "distill")):
+        raise ConfigError(
+            f"model.kwargs.{searched(node)[0]}=auto: a size search starts from scratch; it "
+            "cannot be combined with ckpt_path, init_from, compress or distill"
+        )
+
+
 def check_search(node: Mapping[str, Any], budget: BudgetSpec) -> None:
     """What a size search needs beyond what every size's own checks found."""
     knob = searched(node)[0]
@@ -92,11 +102,6 @@ def check_search(node: Mapping[str, Any], budget: BudgetSpec) -> None:
         raise ConfigError(
             f"model.kwargs.{knob}=auto: the size search runs on one device (trainer.devices=1, "
             "trainer.num_nodes=1); pick a size for a multi-device run"
-        )
-    if node.get("ckpt_path") or node.get("compress") or node.get("distill"):
-        raise ConfigError(
-            f"model.kwargs.{knob}=auto: a size search starts from scratch; it cannot be "
-            "combined with ckpt_path, compress or distill"
         )
 
 

@@ -342,8 +342,9 @@ def _with_budget(cfg: DictConfig, allowance: dict[str, float], ckpt: str | None)
     with open_dict(cfg):
         for field_name, amount in allowance.items():
             cfg.budget[CONFIG_KEY[field_name]] = as_budget(field_name, amount)
-        if ckpt is not None:
+        if ckpt is not None:  # resumed: its own weights, not those it started from
             cfg.ckpt_path = ckpt
+            cfg.init_from = None
     return cfg
 
 

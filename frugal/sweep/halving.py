@@ -11,8 +11,10 @@ or two configurations remain (eta = 3 by default):
     budget        b_r = b0 * eta**r per trial, b0 such that sum_r n_r * b_r = what is left
 
 The standard (Hyperband) plan: the floor keeps every rung a whole multiple of eta above the next.
-A promoted trial trains again from scratch rather than from its lower rung's checkpoint: its
-budget-aware schedule follows its own, longer horizon.
+A promoted trial continues from its lower rung's last weights (`init_from`, the sweeper's
+`warm_start`, on by default) with a fresh optimizer and a budget-clocked schedule over its own,
+longer horizon (a warm restart): what the lower rungs spent is not thrown away, so the top
+trial has trained on b_0 + ... + b_R in all. `warm_start=false` trains every rung from scratch.
 
 The budget is recomputed before every rung, per envelope key, from what the envelope really
 has left after the earlier rungs (`remaining_for_rung`): trials that spent less than they
@@ -32,6 +34,7 @@ No Hydra here: the sweeper turns these decisions into launches.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -298,6 +301,7 @@ class Trial:
     job_num: int  # Hydra's job number (hydra.job.num)
     overrides: list[str]  # the configuration's, then budget.<key>=<b_r>
     job_id: str = ""  # its hydra.sweep.subdir (the envelope's job key)
+    continues: str | None = None  # the lower rung's job whose weights it starts from
     values: dict[str, float] | None = field(default=None, repr=False)
 
 
@@ -310,6 +314,19 @@ def rung_trials(
         Trial(config=c, rung=rung, job_num=first_job + i, overrides=[*configs[c], *extra])
         for i, c in enumerate(sorted(alive))
     ]
+
+
+def lower_trial(trial: Trial, earlier: Sequence[Trial]) -> Trial | None:
+    """The same configuration's trial one rung below: the one a promoted trial continues."""
+    return next((t for t in earlier if t.config == trial.config and t.rung == trial.rung - 1), None)
+
+
+def override_text(value: str) -> str:
+    """`value` quoted for Hydra's override parser, which reads it back unchanged (a path may
+    hold `,`, `=` or spaces): quotes, and backslashes before a quote or the end, escaped."""
+    escaped = re.sub(r"(\\*)'", lambda m: m[1] * 2 + "\\'", value)
+    escaped = re.sub(r"(\\+)$", lambda m: m[1] * 2, escaped)
+    return f"'{escaped}'"
 
 
 def is_final(job: Mapping[str, Any] | None, result: Mapping[str, Any] | None) -> bool:

@@ -5,7 +5,8 @@
 The configurations are the cartesian product of the sweep (command line and
 `hydra.sweeper.params`, as Hydra's basic sweeper builds it). Rung by rung, each trial runs with
 `budget.<key>=<b_r>` for every key of the envelope, the best are promoted by their validation
-metrics, and the envelope left is shared again (`frugal.sweep.halving` has the rules). Between
+metrics and continue from their last weights (`init_from`; `warm_start=false`: from scratch),
+and the envelope left is shared again (`frugal.sweep.halving` has the rules). Between
 rungs each trial's result is read from its `result.json` (else its envelope entry), and
 `halving.json` in the sweep directory records the rungs so far and the best configuration.
 
@@ -31,6 +32,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.budget.spec import AMOUNT_KEYS
+from frugal.checkpoint import LAST_CKPT
 from frugal.record import RESULT_FILE, read_json_object, write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import locked, read_envelope, remaining
@@ -54,9 +56,11 @@ class HalvingSweeper(Sweeper):
         eta: int = halving.DEFAULT_ETA,
         params: dict[str, str] | None = None,
         max_batch_size: int | None = None,
+        warm_start: bool = True,
     ) -> None:
         super().__init__()
         self.eta = eta
+        self.warm_start = warm_start
         self.params = dict(params or {})
         self.max_batch_size = max_batch_size
         self.hydra_context: HydraContext | None = None
@@ -108,7 +112,9 @@ class HalvingSweeper(Sweeper):
                 break
             trials = halving.rung_trials(configs, alive, rung, offsets[rung], budget)
             for trial in trials:
-                trial.job_id = self.job_id(trial)
+                if self.warm_start:
+                    continue_lower(sweep_dir, state, trial, earlier)
+                trial.job_id = self.job_id(trial)  # after init_from: a subdir may name it
             returns.append(self.run_rung(sweep_dir, trials))
             promoted = self.promote(trials, planned, rung)
             self.log_rung(rung, planned, budget, trials, promoted)
@@ -133,6 +139,7 @@ class HalvingSweeper(Sweeper):
         """halving.json, before its first rung."""
         return {
             "eta": self.eta,
+            "warm_start": self.warm_start,
             "objectives": [o.name for o in self.objectives],
             "promoted_by": [o.key for o in self.objectives],
             "configurations": configs,
@@ -288,6 +295,22 @@ def check_no_budget_override(configs: list[list[str]], state: dict[str, Any]) ->
                 )
 
 
+def continue_lower(
+    sweep_dir: Path, state: dict[str, Any], trial: Trial, earlier: Sequence[Trial]
+) -> None:
+    """A promoted trial starts from the weights its configuration ended with one rung below
+    (`init_from=<that job>/checkpoints/last.ckpt`), when that job left them."""
+    lower = halving.lower_trial(trial, earlier)
+    if lower is None:
+        return
+    ckpt = (job_dir(sweep_dir, state.get("jobs") or {}, lower.job_id) / LAST_CKPT).absolute()
+    if not ckpt.is_file():
+        log.warning("halving: job %s left no %s; trial starts from scratch", lower.job_id, ckpt)
+        return
+    trial.overrides.append(f"init_from={halving.override_text(str(ckpt))}")
+    trial.continues = lower.job_id
+
+
 def job_dir(sweep_dir: Path, jobs: dict[str, Any], job_id: str) -> Path:
     entry = jobs.get(job_id) or {}
     return Path(entry["dir"]) if entry.get("dir") else sweep_dir / job_id
@@ -321,6 +344,7 @@ def rung_record(
         "budget": budget,
         "trials": [t.job_id for t in trials],
         "configurations": [t.config for t in trials],
+        "continued_from": {t.job_id: t.continues for t in trials if t.continues is not None},
         "promoted": promoted,
     }
 
