@@ -3,10 +3,10 @@
     python experiments/size_search/summarize.py outputs/experiments/size_search/runs --plot OUT.png
 
 Reads, under the runs directory, grid/seed*/w*/result.json (every width on the full
-budget), auto/seed*/result.json (width_mult=auto) and sweep/ (the successive-halving sweep:
-envelope.json, halving.json and its jobs' result.json), and prints Markdown: the grid's test
+budget), auto/seed*/result.json (width_mult=auto) and sweep*/seed*/ (the successive-halving sweeps:
+envelope.json, halving.json and their jobs' result.json), and prints Markdown: the grid's test
 accuracy per width (mean over seeds), what the search chose and achieved against the grid's
-best, the energy each approach spent, and how the sweep spent its envelope.
+best, the energy each approach spent, and how each sweep spent its envelope and what it found.
 """
 
 from __future__ import annotations
@@ -84,43 +84,57 @@ def auto_table(root: Path, best_mean: float) -> tuple[list[dict[str, Any]], floa
     return runs, energy, lines
 
 
+def sweeps(root: Path) -> list[Path]:
+    """Every sweep directory: sweep/seed*/ (warm starts) and sweep_scratch/seed*/ (without)."""
+    return sorted(p.parent for p in root.glob("sweep*/seed*/envelope.json"))
+
+
+def sweep_pick(sweep: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(halving.json's best, that job's result.json), when the sweep found one."""
+    best = (load(sweep / "halving.json") or {}).get("best") or {}
+    result = load(sweep / str(best.get("job")) / "result.json") if best else None
+    if result is None or "test/acc" not in (result.get("metrics") or {}):
+        return None
+    return best, result
+
+
 def sweep_lines(root: Path, best_mean: float) -> list[str]:
-    sweep = root / "sweep"
-    state = read_envelope(sweep)
-    if state is None:
-        return ["(no sweep)"]
-    envelope = state["envelope"]["energy_j"]
-    charged = total_charged(state).get("energy_j", 0.0)
-    jobs = state["jobs"]
-    attempts = sum(int(job.get("attempts") or 1) for job in jobs.values())
     lines = [
-        f"- envelope {envelope:.0f} J; charged in total {charged:.0f} J "
-        f"({100 * charged / envelope:.1f} %), over {len(jobs)} jobs and {attempts} attempts "
-        "(the killed attempts' spending included)",
+        "| sweep | promoted trials | charged / envelope | jobs (attempts) | rungs: trials x J "
+        "| pick (by val/acc) | test acc | vs grid best |",
+        "|---|---|---:|---:|---|---|---:|---:|",
     ]
-    halving = load(sweep / "halving.json") or {}
-    for rung in halving.get("rungs", []):
-        budget = (rung.get("budget") or {}).get("energy_j")
-        lines.append(
-            f"- rung {rung['rung']}: {len(rung.get('trials', []))} trials at "
-            f"{budget:.0f} J each, promoted {len(rung.get('promoted', []))}"
-            if budget is not None
-            else f"- rung {rung['rung']}: {len(rung.get('trials', []))} trials"
+    for sweep in sweeps(root):
+        state = read_envelope(sweep)
+        halving = load(sweep / "halving.json") or {}
+        if state is None:
+            continue
+        envelope = state["envelope"]["energy_j"]
+        charged = total_charged(state).get("energy_j", 0.0)
+        jobs = state["jobs"]
+        attempts = sum(int(job.get("attempts") or 1) for job in jobs.values())
+        rungs = ", ".join(
+            f"{len(r.get('trials', []))} x {(r.get('budget') or {}).get('energy_j', 0):.0f}"
+            for r in halving.get("rungs", [])
         )
-    best = halving.get("best") or {}
-    if best.get("job") is not None:
-        result = load(sweep / str(best["job"]) / "result.json")
-        if result is not None and "test/acc" in result.get("metrics", {}):
-            lines.append(
-                f"- best by validation: job {best['job']} "
-                f"({' '.join(best.get('swept') or best.get('overrides') or [])}): "
-                f"test acc {acc(result):.1f} % ({acc(result) - best_mean:+.1f} pt against the "
-                "grid's best mean)"
-            )
-    return lines
+        warm = "continue" if halving.get("warm_start", False) else "from scratch"
+        pick = sweep_pick(sweep)
+        if pick is None:
+            found = "| (none) | | |"
+        else:
+            best, result = pick
+            swept = " ".join(best.get("swept") or []).replace("model.kwargs.", "")
+            found = f"| {swept} | {acc(result):.1f} % | {acc(result) - best_mean:+.1f} pt |"
+        lines.append(
+            f"| {sweep.parent.name}/{sweep.name} | {warm} | {charged:.0f} / {envelope:.0f} J "
+            f"| {len(jobs)} ({attempts}) | {rungs} {found}"
+        )
+    return lines if len(lines) > 2 else ["(no sweep)"]
 
 
-def plot(by_width: dict[float, list[float]], autos: list[dict[str, Any]], out: Path) -> None:
+def plot(
+    by_width: dict[float, list[float]], autos: list[dict[str, Any]], picks: list[Any], out: Path
+) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
     widths = sorted(by_width)
     means = [statistics.mean(by_width[w]) for w in widths]
@@ -131,6 +145,12 @@ def plot(by_width: dict[float, list[float]], autos: list[dict[str, Any]], out: P
         choice = result["size_search"]["choice"]
         ax.scatter([choice], [acc(result)], marker="*", s=160, color="#D55E00", zorder=3)
     ax.scatter([], [], marker="*", s=160, color="#D55E00", label="width_mult=auto (per seed)")
+    for best, result in picks:
+        ax.scatter(
+            [_width(best["overrides"])], [acc(result)], marker="D", s=50, color="#009E73", zorder=3
+        )
+    if picks:
+        ax.scatter([], [], marker="D", s=50, color="#009E73", label="halving sweep's pick")
     ax.set_xscale("log", base=2)
     ax.set_xticks(widths, [f"{w:g}" for w in widths])
     ax.set_xlabel("width_mult of the paper's CNN")
@@ -138,6 +158,11 @@ def plot(by_width: dict[float, list[float]], autos: list[dict[str, Any]], out: P
     ax.set_title("MNIST-1D, one energy budget per run")
     ax.legend(loc="lower right", fontsize=8)
     fig.savefig(out, dpi=150)
+
+
+def _width(overrides: list[str]) -> float:
+    line = next(o for o in overrides if o.startswith("model.kwargs.width_mult="))
+    return float(line.partition("=")[2])
 
 
 def main() -> None:
@@ -160,10 +185,11 @@ def main() -> None:
             f"{grid_energy:.0f} J (all {len(autos)} seeds together: "
             f"{auto_energy / grid_energy:.3f})."
         )
-    print("\n## Successive halving in one envelope (killed and relaunched)\n")
+    print("\n## Successive halving in one envelope\n")
     print("\n".join(sweep_lines(args.root, best_mean)))
     if args.plot:
-        plot(by_width, autos, args.plot)
+        picks = [pick for pick in map(sweep_pick, sweeps(args.root)) if pick is not None]
+        plot(by_width, autos, picks, args.plot)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,10 +35,10 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from frugal.budget.ledger import LEDGER_FILE, read_sidecar
+from frugal.attempts import set_aside
 from frugal.budget.spec import AMOUNT_KEYS, CONFIG_KEY, ConfigError, as_budget, parse_amount_for
 from frugal.budget.units import UnitError
-from frugal.record import CURVE_FILE, RESULT_FILE, read_json_object, write_json_atomic
+from frugal.record import RESULT_FILE, read_json_object, write_json_atomic
 
 log = logging.getLogger("frugal")
 
@@ -54,7 +53,6 @@ RUNNING = "running"
 INTERRUPTED = "interrupted"
 # A job in any other status has ended for good: its spending is final.
 FINISHED = frozenset({"completed", "budget_exhausted", "refused", "diverged", "unenforceable"})
-ATTEMPTS_DIR = "attempts"
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
 
 
@@ -317,22 +315,15 @@ def _reserve(
 
 
 def _set_aside_attempt(run_dir: Path, job: dict[str, Any]) -> None:
-    """A killed attempt without a checkpoint: charge what its ledger saw, and keep its files
-    under attempts/<n>/ (a run's files are never overwritten)."""
-    sidecar = read_sidecar(run_dir / LEDGER_FILE)
-    if sidecar is not None:
-        prior = job.setdefault("prior_spent", {})
-        for key in job["reserved"]:
-            amount = sidecar["spent"].get(key)
-            if isinstance(amount, int | float):
-                prior[key] = float(prior.get(key) or 0.0) + float(amount)
-            else:  # unknown: the whole reservation is taken as spent
-                prior[key] = float(job["reserved"][key])
-    keep = run_dir / ATTEMPTS_DIR / str(int(job["attempts"]) - 1)
-    for name in (RESULT_FILE, LEDGER_FILE, CURVE_FILE, "checkpoints"):
-        if (run_dir / name).exists():
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(run_dir / name), str(keep / name))
+    """A killed attempt without a checkpoint: charge what its ledger saw (unknown: all that
+    was left of the reservation), and keep its files under attempts/<n>/."""
+    prior = job.setdefault("prior_spent", {})
+    left = {
+        key: max(float(reserved) - float(prior.get(key) or 0.0), 0.0)
+        for key, reserved in job["reserved"].items()
+    }
+    for key, amount in set_aside(run_dir, left).items():
+        prior[key] = float(prior.get(key) or 0.0) + amount
 
 
 def _with_budget(cfg: DictConfig, allowance: dict[str, float], ckpt: str | None) -> DictConfig:
