@@ -36,9 +36,9 @@ from torch import nn
 from frugal.budget.spec import BudgetSpec, ConfigError
 from frugal.inputs import first_line, regular_file, shown
 from frugal.models.registry import model_name
+from frugal.record import LAST_CKPT
 
 EXPECTED = "a checkpoint frugal-train wrote, e.g. <run>/checkpoints/last.ckpt"
-LAST_CKPT = Path("checkpoints") / "last.ckpt"
 # The keys naming a checkpoint whose weights a run takes: to resume it, or to start from.
 WEIGHT_KEYS = ("ckpt_path", "init_from")
 SAVED_CONFIG = Path(".hydra") / "config.yaml"  # written by Hydra at the start of every run
@@ -223,6 +223,13 @@ def resolve_resume(cfg: DictConfig) -> DictConfig:
     - A checkpoint outside a run directory: used as configured (its weights are checked to fit
       by `check_fits`).
     """
+    search = search_run(cfg)
+    if search is not None:  # a size search continues its own parts (frugal.sweep.auto_size)
+        where = f"resume={shown(cfg.resume)}"
+        saved = saved_config(search / LAST_CKPT)
+        assert saved is not None  # search_run checked it
+        _refuse_changes(_overrides(), cfg, saved, where)
+        return _restored(cfg, saved, search)
     found = _checkpoint_named(cfg)
     if found is None:
         return cfg
@@ -249,16 +256,37 @@ def resolve_resume(cfg: DictConfig) -> DictConfig:
             "a run trained without compress="
         )
     _refuse_changes(overrides, cfg, saved, where)
+    return _restored(cfg, saved, run)
+
+
+def _restored(cfg: DictConfig, saved: DictConfig, run: Path) -> DictConfig:
+    """The run's saved configuration, this command line's overrides on top, its directory."""
     original = cfg
     cfg = copy.deepcopy(cfg)
     with open_dict(cfg):
         for section in saved:
             if section not in NOT_RESTORED:
                 cfg[section] = saved[section]
-        for override in overrides:  # the command line wins where it may
+        for override in _overrides():  # the command line wins where it may
             _apply(override, cfg, original)
         cfg.paths.output_dir = str(run)
     return cfg
+
+
+def search_run(cfg: Any) -> Path | None:
+    """The run `resume=<run>` names when that run is a size search (`model.kwargs.<knob>=auto`
+    in its saved configuration): resumed as a whole, each pilot and the final run from its own
+    checkpoint, not from one `ckpt_path`."""
+    value = cfg.get("resume")
+    if not value or cfg.get("ckpt_path"):
+        return None
+    run = Path(str(value)).expanduser().absolute()
+    saved = saved_config(run / LAST_CKPT)
+    if saved is None:
+        return None
+    from frugal.sweep.auto_size import searched  # the sweep package imports this module
+
+    return run if searched(saved) else None
 
 
 def resume_argv(argv: list[str]) -> list[str]:
@@ -276,10 +304,12 @@ def resume_argv(argv: list[str]) -> list[str]:
     if values.get("compress"):
         return argv  # compressing starts a new run
     try:
-        found = _checkpoint_named(values)
+        run = search_run(values)
+        found = _checkpoint_named(values) if run is None else None
     except ConfigError:
         return argv  # reported after composition, as every other bad input
-    run = run_dir_of(found[2]) if found is not None else None
+    if found is not None:
+        run = run_dir_of(found[2])
     if run is None:
         return argv
     added = [] if "hydra.output_subdir" in values else ["hydra.output_subdir=null"]

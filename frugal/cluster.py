@@ -34,10 +34,11 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from frugal.record import LAST_CKPT
+
 log = logging.getLogger("frugal")
 
 JOB_FILE = "job.json"  # which submitit job wrote this run directory (its requeues continue it)
-LAST_CKPT = Path("checkpoints") / "last.ckpt"  # frugal.checkpoint.LAST_CKPT (kept import-light)
 
 
 def in_submitit_job() -> bool:
@@ -93,6 +94,10 @@ def resume_requeued(cfg: DictConfig) -> DictConfig:
     identity = job_identity()
     if identity is None:
         return cfg
+    from frugal.sweep.auto_size import continue_search, searched
+
+    if searched(cfg):  # a size search resumes each pilot and its final run itself
+        return continue_search(cfg)
     run = Path(str(cfg.paths.output_dir))
     last = run / LAST_CKPT
     if not last.is_file() or noted_job(run) != identity:

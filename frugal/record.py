@@ -13,6 +13,7 @@ from typing import Any
 
 RESULT_FILE = "result.json"
 CURVE_FILE = "curve.csv"
+LAST_CKPT = Path("checkpoints") / "last.ckpt"  # where a run's last checkpoint is saved
 CURVE_COLUMNS = ("step", "samples", "compute_flop", "energy_j", "time_s")  # then val metrics
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,3 +59,28 @@ def run_train(tmp_path: Path) -> Callable[..., tuple[dict[str, Any], dict[str, A
 def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONHASHSEED", "0")
     os.environ.pop("FRUGAL_DEBUG", None)
+
+
+def frugal_train(*args: str, cwd: Path) -> subprocess.Popen:
+    """`python -m frugal.train <args>` in its own process group (a signal to the group reaches
+    it as a terminal's Ctrl-C or a scheduler's kill would), output merged."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "frugal.train", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_until(
+    ready: Callable[[], bool], process: subprocess.Popen, timeout_s: float = 120
+) -> None:
+    """Poll `ready` while `process` runs; fails with its output if it ends first."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

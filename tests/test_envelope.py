@@ -6,12 +6,10 @@ import json
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import frugal_train, wait_until
 
 from frugal.sweep.envelope import (
     ENVELOPE_FILE,
@@ -73,36 +71,19 @@ def test_an_open_job_is_charged_its_reservation_a_finished_one_what_it_spent() -
     assert charged(unknown) == {"energy_j": 100.0}  # unknown is never counted as 0
 
 
-def _frugal_train(*args: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "frugal.train", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-
-
 def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     args = [*SWEEP, f"hydra.sweep.dir={sweep_dir}"]
     # killed (SIGKILL, the whole process group) once its second job is under way
-    first = _frugal_train(*args, cwd=tmp_path)
-    deadline = time.monotonic() + 120
-    while not (sweep_dir / "1" / "ledger.json").exists():
-        assert first.poll() is None, first.communicate()[0][-2000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    first = frugal_train(*args, cwd=tmp_path)
+    wait_until((sweep_dir / "1" / "ledger.json").exists, first)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(30)
     killed = read_envelope(sweep_dir)
     assert killed["jobs"]["1"]["status"] == "running"  # its reservation stays charged
     finished_before = (sweep_dir / "0" / "result.json").stat().st_mtime_ns
 
-    again = _frugal_train(*args, cwd=tmp_path)
+    again = frugal_train(*args, cwd=tmp_path)
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out[-2000:]
     assert "sweep envelope continued" in out
@@ -120,7 +101,7 @@ def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_pat
     assert spent <= ENVELOPE_FLOP
     assert total_charged(state)["compute_flop"] <= ENVELOPE_FLOP
     # relaunched once more, it has nothing left to do
-    third = _frugal_train(*args, cwd=tmp_path)
+    third = frugal_train(*args, cwd=tmp_path)
     out, _ = third.communicate(timeout=120)
     assert third.returncode == 0 and out.count("not run again") == 3, out[-2000:]
     assert (sweep_dir / ENVELOPE_FILE).is_file()
@@ -131,7 +112,7 @@ def test_another_envelope_in_the_same_directory_is_refused(tmp_path: Path) -> No
     with locked(sweep_dir) as book:
         book["state"] = new_state({"compute_flop": 1e9}, "id", planned_jobs=3)
     before = (sweep_dir / ENVELOPE_FILE).read_bytes()
-    run = _frugal_train(*SWEEP, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    run = frugal_train(*SWEEP, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     out, _ = run.communicate(timeout=60)
     assert run.returncode == 2
     assert "holds a sweep with another envelope" in out and len(out.strip().splitlines()) == 1

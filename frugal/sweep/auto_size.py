@@ -28,7 +28,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from frugal.attempts import kept_charge, left_behind, set_aside
 from frugal.budget.spec import CONFIG_KEY, BudgetSpec, ConfigError, as_budget
+from frugal.record import LAST_CKPT
 from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
 
 log = logging.getLogger("frugal")
@@ -36,6 +38,7 @@ log = logging.getLogger("frugal")
 KNOBS = ("width_mult", "depth")
 AUTO = "auto"
 PILOTS_DIR = "pilots"
+CHOICE_FILE = "choice.json"  # the size the final run trains, written before it starts
 # The budgets a search can divide, in the order one is chosen as the search's axis.
 AXES = ("energy_j", "carbon_g", "time_s", "compute_flop", "data_samples")
 CURVE_COLUMN = {  # curve.csv column holding each axis (carbon follows energy, times intensity)
@@ -122,13 +125,17 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
     from frugal.record import RESULT_FILE, write_json_atomic
 
     node = plain(cfg)  # resolved, Hydra's own node left out
+    run_dir = Path(str(cfg.paths.output_dir))
+    finished = _finished(run_dir)
+    if finished is not None and "size_search" in finished:  # resumed with nothing left to do
+        log.info("size search: finished in an earlier attempt; %s", run_dir / RESULT_FILE)
+        return finished, {}
     budget = BudgetSpec.from_config(node.get("budget"))
     axis = axis_of(budget)
     assert axis is not None  # checked at start-up (check_search)
     search = node["size_search"]
     metric = str(search["metric"])
     sizes = ladder(node)
-    run_dir = Path(str(cfg.paths.output_dir))
     share = budget.search_share
     log.info(
         "size search: %d sizes of %s, %.0f %% of the budget for pilots",
@@ -139,23 +146,32 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
 
     candidates: list[dict[str, Any]] = []
     previous: dict[str, Any] | None = None
+    part = share / len(sizes)
+    pilot_allowance = _allowance(budget, {k: v * part for k, v in budget.enforced().items()})
     for size in sizes:
         pilot_dir = run_dir / PILOTS_DIR / _label(size)
-        result = _finished_pilot(pilot_dir)
+        result = _finished(pilot_dir)
         if result is None:
             every = _val_every(node, size, previous, search)
-            pilot_cfg = _pilot_config(cfg, size, budget, share / len(sizes), pilot_dir, every)
+            ckpt = _continued(pilot_dir, pilot_allowance)
+            pilot_cfg = _pilot_config(cfg, size, budget, part, pilot_dir, every, ckpt)
             result, _ = train_one(pilot_cfg, **kwargs)
             result.setdefault("run", {})["role"] = "pilot"
             write_json_atomic(pilot_dir / RESULT_FILE, result)
-        candidates.append(_candidate(size, pilot_dir, result, axis, metric))
+        candidate = _candidate(size, pilot_dir, result, axis, metric)
+        candidate["set_aside"] = kept_charge(pilot_dir, pilot_allowance)
+        candidates.append(candidate)
         previous = result
-        if result.get("status") == "interrupted":  # a signal: stop here, resumably
+        if result.get("status") == "interrupted":  # a signal: stop here; resume=<run> goes on
             return result, {}
 
     joint = _fit_across_sizes(candidates, metric)
-    pilot_spent = _sum_spent([c["spent"] for c in candidates])
-    final_budget = _left(budget, pilot_spent)
+    pilot_spent = _sum_spent([c[kind] for c in candidates for kind in ("spent", "set_aside")])
+    # the final run's attempts killed before their first checkpoint are charged too
+    final_allowance = _allowance(budget, _left(budget, pilot_spent))
+    final_ckpt = _continued(run_dir, final_allowance)
+    set_aside = kept_charge(run_dir, final_allowance)
+    final_budget = _left(budget, _sum_spent([pilot_spent, set_aside]))
     margin = _margin(candidates, axis)
     for candidate in candidates:
         own = candidate["spent"].get(axis) or 0.0
@@ -163,7 +179,8 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         candidate["predicted_at"] = at
         predicted = candidate["_fit"].predict(at)
         candidate["predicted"] = None if predicted is None else from_error(metric, predicted)
-    chosen = _choose(candidates, metric)
+    chosen = _choose(candidates, metric, _read_choice(run_dir) if final_ckpt else None)
+    write_json_atomic(run_dir / PILOTS_DIR / CHOICE_FILE, {"size": chosen["size"]})
     log.info(
         "size search: chose %s (predicted %s %.4g); final run with %s",
         _label(chosen["size"]),
@@ -172,13 +189,13 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         ", ".join(f"{k}={v:.4g}" for k, v in final_budget.items() if v is not None),
     )
 
-    final_cfg = _final_config(cfg, chosen["size"], final_budget)
+    final_cfg = _final_config(cfg, chosen["size"], final_budget, final_ckpt)
     init_from = None
     if search["warm_start"]:
-        last = Path(chosen["dir"]) / "checkpoints" / "last.ckpt"
-        init_from = last if last.is_file() else None
+        last = Path(chosen["dir"]) / LAST_CKPT
+        init_from = last if last.is_file() and final_ckpt is None else None
     result, objects = train_one(final_cfg, init_from=init_from, **kwargs)
-    result = _booked(result, budget, pilot_spent)
+    result = _booked(result, budget, _sum_spent([pilot_spent, set_aside]))
     result["size_search"] = {"law": joint.record() if joint else None} | _record(
         search,
         metric,
@@ -191,10 +208,56 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         final_budget,
         run_dir,
         result,
-        init_from is not None,
+        search["warm_start"] and Path(chosen["dir"], LAST_CKPT).is_file(),
     )
+    result["size_search"]["final_set_aside"] = set_aside
     write_json_atomic(run_dir / RESULT_FILE, result)
     return result, objects
+
+
+def continue_search(cfg: Any) -> Any:
+    """A size search started again into its own directory (a relaunched sweep job, a requeued
+    cluster job) once its final run has written there: `resume=<run>`, so that the directory
+    check lets it go on (the search resumes each part itself)."""
+    from omegaconf import open_dict
+
+    from frugal.config.rundir import outputs_in
+
+    run_dir = Path(str(cfg.paths.output_dir))
+    if cfg.get("resume") or not run_dir.is_dir() or not outputs_in(run_dir):
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.resume = str(run_dir)
+    return cfg
+
+
+def _continued(run_dir: Path, allowance: Mapping[str, float | None]) -> Path | None:
+    """How an unfinished part of a search (a pilot, the final run) goes on when the search is
+    resumed: from its last checkpoint, its ledger with it; an attempt that left no checkpoint
+    is set aside under `attempts/` and charged (`frugal.attempts`), and the part starts again."""
+    last = run_dir / LAST_CKPT
+    if last.is_file():
+        return last
+    if left_behind(run_dir):
+        set_aside(run_dir, allowance)
+    return None
+
+
+def _allowance(budget: BudgetSpec, amounts: Mapping[str, float]) -> dict[str, float | None]:
+    """What an attempt of unknown spending is charged, per cumulative key: all it was allowed
+    where the key is enforced, unknown (None) where it is not."""
+    enforced = budget.enforced()
+    return {key: amounts.get(key) if key in enforced else None for key in CUMULATIVE}
+
+
+def _read_choice(run_dir: Path) -> dict[str, Any] | None:
+    """The size an interrupted final run was training (its checkpoint fits no other)."""
+    from frugal.record import read_json_object
+
+    saved = read_json_object(run_dir / PILOTS_DIR / CHOICE_FILE)
+    size = (saved or {}).get("size")
+    return size if isinstance(size, dict) else None
 
 
 def _fit_across_sizes(candidates: list[dict[str, Any]], metric: str) -> JointLaw | None:
@@ -219,10 +282,11 @@ def _label(size: Mapping[str, Any]) -> str:
     return ",".join(f"{knob}={value:g}" for knob, value in size.items())
 
 
-def _finished_pilot(pilot_dir: Path) -> dict[str, Any] | None:
-    """A pilot that finished in an earlier attempt of this run is reused, not run again."""
+def _finished(run_dir: Path) -> dict[str, Any] | None:
+    """A pilot (or the search) that finished in an earlier attempt of this run is reused, not
+    run again."""
     try:
-        result = json.loads((pilot_dir / "result.json").read_text())
+        result = json.loads((run_dir / "result.json").read_text())
     except (OSError, ValueError):
         return None
     ok = isinstance(result, dict) and result.get("status") in FINAL_STATUSES
@@ -236,6 +300,7 @@ def _pilot_config(
     part: float,
     pilot_dir: Path,
     val_every_steps: int,
+    ckpt: Path | None = None,
 ) -> Any:
     """One pilot: this size, `part` of every cumulative budget, a constant learning rate (a
     decaying schedule would flatten the curve by itself, not by what the size can learn),
@@ -250,6 +315,8 @@ def _pilot_config(
             if key in CUMULATIVE:
                 pilot.budget[CONFIG_KEY[key]] = as_budget(key, limit * part)
         pilot.paths.output_dir = str(pilot_dir)
+        pilot.ckpt_path = None if ckpt is None else str(ckpt)  # an interrupted pilot goes on
+        pilot.resume = None
         pilot.trainer.default_root_dir = str(pilot_dir)
         pilot.trainer.check_val_every_n_epoch = None
         pilot.trainer.val_check_interval = val_every_steps
@@ -302,11 +369,15 @@ def _flop_per_sample(node: Mapping[str, Any], size: Mapping[str, Any]) -> float 
         return None
 
 
-def _final_config(cfg: Any, size: Mapping[str, Any], final_budget: dict[str, float]) -> Any:
+def _final_config(
+    cfg: Any, size: Mapping[str, Any], final_budget: dict[str, float], ckpt: Path | None
+) -> Any:
     from omegaconf import open_dict
 
     final = copy.deepcopy(cfg)
     with open_dict(final):
+        final.ckpt_path = None if ckpt is None else str(ckpt)  # an interrupted final run goes on
+        final.resume = None
         for knob, value in size.items():
             final.model.kwargs[knob] = value
         for key, amount in final_budget.items():
@@ -397,9 +468,14 @@ def _margin(candidates: list[dict[str, Any]], axis: str) -> float:
     return max((c.get("_margin", 0.0) for c in candidates), default=0.0)
 
 
-def _choose(candidates: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+def _choose(
+    candidates: list[dict[str, Any]], metric: str, saved: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The best predicted result; a size without a prediction only when none has one; ties go
-    to the smaller size (the ladder's order)."""
+    to the smaller size (the ladder's order). An interrupted final run keeps its `saved` size."""
+    kept = [c for c in candidates if saved is not None and c["size"] == dict(saved)]
+    if kept:
+        return kept[0]
     predicted = [c for c in candidates if c["predicted"] is not None]
     if not predicted:
         return candidates[0]

@@ -38,7 +38,8 @@ from omegaconf import DictConfig, open_dict
 from frugal.attempts import set_aside
 from frugal.budget.spec import AMOUNT_KEYS, CONFIG_KEY, ConfigError, as_budget, parse_amount_for
 from frugal.budget.units import UnitError
-from frugal.record import RESULT_FILE, read_json_object, write_json_atomic
+from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, write_json_atomic
+from frugal.sweep.auto_size import continue_search, searched
 
 log = logging.getLogger("frugal")
 
@@ -53,7 +54,6 @@ RUNNING = "running"
 INTERRUPTED = "interrupted"
 # A job in any other status has ended for good: its spending is final.
 FINISHED = frozenset({"completed", "budget_exhausted", "refused", "diverged", "unenforceable"})
-LAST_CKPT = Path("checkpoints") / "last.ckpt"
 
 
 # ---- the envelope a command line declares ----------------------------------------------------
@@ -247,7 +247,9 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
             job["ended"] = None
         ckpt = run_dir / LAST_CKPT
         resume = ckpt.is_file() and not cfg.get("ckpt_path")
-        if not resume and job["attempts"] > 1:
+        if searched(cfg):  # a size search continues (or sets aside) each of its parts itself
+            resume = False
+        elif not resume and job["attempts"] > 1:
             _set_aside_attempt(run_dir, job)
         state["jobs"][job_id] = job
     allowance = {
@@ -262,7 +264,8 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         ", ".join(f"{key}={value:.4g}" for key, value in allowance.items()),
         job["attempts"],
     )
-    return _with_budget(cfg, allowance, str(ckpt) if resume else None), None
+    cfg = _with_budget(cfg, allowance, str(ckpt) if resume else None)
+    return (continue_search(cfg) if searched(cfg) else cfg), None
 
 
 def settle(cfg: DictConfig, result: Mapping[str, Any]) -> None:
@@ -323,7 +326,7 @@ def _set_aside_attempt(run_dir: Path, job: dict[str, Any]) -> None:
         for key, reserved in job["reserved"].items()
     }
     for key, amount in set_aside(run_dir, left).items():
-        prior[key] = float(prior.get(key) or 0.0) + amount
+        prior[key] = float(prior.get(key) or 0.0) + (left[key] if amount is None else amount)
 
 
 def _with_budget(cfg: DictConfig, allowance: dict[str, float], ckpt: str | None) -> DictConfig:

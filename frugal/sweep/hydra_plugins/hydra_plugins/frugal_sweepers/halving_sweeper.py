@@ -32,8 +32,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.budget.spec import AMOUNT_KEYS
-from frugal.checkpoint import LAST_CKPT
-from frugal.record import RESULT_FILE, read_json_object, write_json_atomic
+from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import locked, read_envelope, remaining
 from frugal.sweep.halving import Objective, Trial
