@@ -8,8 +8,7 @@ The configurations are the cartesian product of the sweep (command line and
 metrics and continue from their last weights (`init_from`; `warm_start=false`: from scratch),
 and the envelope left is shared again (`frugal.sweep.halving` has the rules). Between
 rungs each trial's result is read from its `result.json` (else its envelope entry), and
-`halving.json` in the sweep directory records the rungs so far and the best model (by
-validation, over every rung).
+`halving.json` in the sweep directory records the rungs so far and the best configuration.
 
 Job numbers follow the plan (rung r starts at the sum of the planned sizes below it), so a
 relaunched sweep (same sweep directory) maps each trial to its job directory again: trials that
@@ -119,7 +118,7 @@ class HalvingSweeper(Sweeper):
             promoted = self.promote(trials, planned, rung)
             self.log_rung(rung, planned, budget, trials, promoted)
             record["rungs"].append(rung_record(rung, budget, trials, promoted))
-            record["best"] = best_record([*earlier, *trials], self.objectives, configs)
+            record["best"] = best_record(trials, self.objectives, configs) or record["best"]
             write_json_atomic(sweep_dir / halving.HALVING_FILE, record)
             _mark_rungs(sweep_dir, trials)
             earlier += trials
@@ -352,10 +351,7 @@ def rung_record(
 def best_record(
     trials: Sequence[Trial], objectives: list[Objective], configs: Sequence[Sequence[str]]
 ) -> dict[str, Any] | None:
-    """The best trial by validation over every rung so far, ties to the higher rung. With warm
-    starts each rung continues the same model, and a longer run can overfit: the model a lower
-    rung left may still validate better (the sweep's counterpart of `test_on=best`)."""
-    trials = sorted(trials, key=lambda t: (-t.rung, t.job_num))
+    """The best trial of a rung (the highest rung with metrics holds the sweep's best)."""
     ranked = halving.promote({t.job_id: t.values for t in trials}, 1, objectives)
     if not ranked:
         return None
