@@ -91,11 +91,12 @@ def sweeps(root: Path) -> list[Path]:
 
 def sweep_pick(sweep: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(halving.json's best, that job's result.json), when the sweep found one."""
-    best = (load(sweep / "halving.json") or {}).get("best") or {}
+    halving = load(sweep / "halving.json") or {}
+    best = halving.get("best") or {}
     result = load(sweep / str(best.get("job")) / "result.json") if best else None
     if result is None or "test/acc" not in (result.get("metrics") or {}):
         return None
-    return best, result
+    return {**best, "warm": halving.get("warm_start", False)}, result
 
 
 def sweep_lines(root: Path, best_mean: float) -> list[str]:
@@ -145,12 +146,15 @@ def plot(
         choice = result["size_search"]["choice"]
         ax.scatter([choice], [acc(result)], marker="*", s=160, color="#D55E00", zorder=3)
     ax.scatter([], [], marker="*", s=160, color="#D55E00", label="width_mult=auto (per seed)")
-    for best, result in picks:
+    styles = {True: ("#009E73", "halving sweep's pick"), False: ("none", "the same, from scratch")}
+    for warm, (face, label) in styles.items():
+        chosen = [(best, result) for best, result in picks if bool(best.get("warm")) == warm]
         ax.scatter(
-            [_width(best["overrides"])], [acc(result)], marker="D", s=50, color="#009E73", zorder=3
-        )
-    if picks:
-        ax.scatter([], [], marker="D", s=50, color="#009E73", label="halving sweep's pick")
+            [_width(best["overrides"]) for best, _ in chosen],
+            [acc(result) for _, result in chosen],
+            marker="D", s=50, facecolors=face, edgecolors="#009E73", zorder=3,
+            label=label if chosen else None,
+        )  # fmt: skip
     ax.set_xscale("log", base=2)
     ax.set_xticks(widths, [f"{w:g}" for w in widths])
     ax.set_xlabel("width_mult of the paper's CNN")
