@@ -61,7 +61,7 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     os.environ.pop("FRUGAL_DEBUG", None)
 
 
-def frugal_train(*args: str, cwd: Path) -> subprocess.Popen:
+def spawn_train(*args: str, cwd: Path) -> subprocess.Popen:
     """`python -m frugal.train <args>` in its own process group (a signal to the group reaches
     it as a terminal's Ctrl-C or a scheduler's kill would), output merged."""
     return subprocess.Popen(

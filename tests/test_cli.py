@@ -122,6 +122,7 @@ def test_refused_run_exits_4_with_one_line_and_a_result(tmp_path):
     assert result["status"] == "refused" and result["steps"] == 0
 
 
+@pytest.mark.slow  # ~10 s; two CPU ranks under budgets run by default in test_ddp
 def test_two_cpu_ranks_stop_together_and_sum_their_samples(tmp_path):
     done = frugal_train(
         tmp_path,

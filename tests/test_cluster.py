@@ -184,6 +184,7 @@ def test_sweep_runs_each_job_in_its_own_process_and_the_report_reads_it(tmp_path
 
 
 # ---- pre-emption ---------------------------------------------------------------------------------
+@pytest.mark.slow  # ~20 s; the signal path itself is covered by test_ddp and test_hard_kill
 @needs_submitit
 def test_preemption_signal_requeues_the_job_which_ends_within_its_budget(tmp_path):
     # submitit's pre-emption / time-limit signal (SIGUSR2) delivered to the running job: the

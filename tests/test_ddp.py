@@ -64,7 +64,7 @@ def rank_one(parent: psutil.Process, timeout_s: float = 60) -> psutil.Process:
     raise AssertionError("rank 1 never started")
 
 
-@pytest.mark.parametrize("rank", [0, 1])
+@pytest.mark.parametrize("rank", [pytest.param(0, marks=pytest.mark.slow), 1])
 def test_sigterm_to_either_rank_stops_both_resumably(tmp_path, rank):
     budget = ["budget.data=60000", "trainer.max_steps=100000"]
     run_dir = tmp_path / "run"

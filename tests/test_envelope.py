@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import frugal_train, wait_until
+from conftest import spawn_train, wait_until
 
 from frugal.sweep.envelope import (
     ENVELOPE_FILE,
@@ -75,7 +75,7 @@ def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_pat
     sweep_dir = tmp_path / "sweep"
     args = [*SWEEP, f"hydra.sweep.dir={sweep_dir}"]
     # killed (SIGKILL, the whole process group) once its second job is under way
-    first = frugal_train(*args, cwd=tmp_path)
+    first = spawn_train(*args, cwd=tmp_path)
     wait_until((sweep_dir / "1" / "ledger.json").exists, first)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(30)
@@ -83,7 +83,7 @@ def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_pat
     assert killed["jobs"]["1"]["status"] == "running"  # its reservation stays charged
     finished_before = (sweep_dir / "0" / "result.json").stat().st_mtime_ns
 
-    again = frugal_train(*args, cwd=tmp_path)
+    again = spawn_train(*args, cwd=tmp_path)
     out, _ = again.communicate(timeout=300)
     assert again.returncode == 0, out[-2000:]
     assert "sweep envelope continued" in out
@@ -101,7 +101,7 @@ def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_pat
     assert spent <= ENVELOPE_FLOP
     assert total_charged(state)["compute_flop"] <= ENVELOPE_FLOP
     # relaunched once more, it has nothing left to do
-    third = frugal_train(*args, cwd=tmp_path)
+    third = spawn_train(*args, cwd=tmp_path)
     out, _ = third.communicate(timeout=120)
     assert third.returncode == 0 and out.count("not run again") == 3, out[-2000:]
     assert (sweep_dir / ENVELOPE_FILE).is_file()
@@ -112,7 +112,7 @@ def test_another_envelope_in_the_same_directory_is_refused(tmp_path: Path) -> No
     with locked(sweep_dir) as book:
         book["state"] = new_state({"compute_flop": 1e9}, "id", planned_jobs=3)
     before = (sweep_dir / ENVELOPE_FILE).read_bytes()
-    run = frugal_train(*SWEEP, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    run = spawn_train(*SWEEP, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
     out, _ = run.communicate(timeout=60)
     assert run.returncode == 2
     assert "holds a sweep with another envelope" in out and len(out.strip().splitlines()) == 1

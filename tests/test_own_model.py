@@ -150,6 +150,7 @@ def test_an_own_datamodule_trains_and_is_described(run_train, mynets):
     assert result["metrics"]["test/acc"] > 0.8
 
 
+@pytest.mark.slow  # ~10 s; README's own-model commands run by default in test_readme
 def test_own_model_from_the_command_line_trains_and_resumes_by_run(mynets):
     env = {**os.environ, "PYTHONPATH": str(mynets)}
     quiet = ["logger=none", "energy.backend=none", "trainer.enable_progress_bar=false"]

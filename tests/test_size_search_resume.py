@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import frugal_train, wait_until
+from conftest import spawn_train, wait_until
 
 from frugal.attempts import ATTEMPTS_DIR, kept_charge, left_behind, set_aside
 from frugal.budget.ledger import LEDGER_FILE, STATE_VERSION
@@ -42,10 +42,14 @@ def _json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("part", ["pilots/width_mult=0.2", "."], ids=["in a pilot", "in the final"])
+@pytest.mark.parametrize(
+    "part",
+    ["pilots/width_mult=0.2", pytest.param(".", marks=pytest.mark.slow)],
+    ids=["in a pilot", "in the final"],
+)
 def test_an_interrupted_search_resumes_within_its_budget(tmp_path: Path, part: str) -> None:
     run = tmp_path / "run"
-    first = frugal_train(*SEARCH, f"hydra.run.dir={run}", cwd=tmp_path)
+    first = spawn_train(*SEARCH, f"hydra.run.dir={run}", cwd=tmp_path)
     wait_until(lambda: _rows(run / part / "curve.csv") >= 2, first)  # validated twice
     os.killpg(first.pid, signal.SIGTERM)
     out = first.communicate(timeout=60)[0]
@@ -55,7 +59,7 @@ def test_an_interrupted_search_resumes_within_its_budget(tmp_path: Path, part: s
     pilots = sorted((run / "pilots").glob("width_mult=*/result.json"))
     done = {p: p.stat().st_mtime_ns for p in pilots if _json(p)["status"] != "interrupted"}
 
-    again = frugal_train(f"resume={run}", cwd=tmp_path)
+    again = spawn_train(f"resume={run}", cwd=tmp_path)
     out = again.communicate(timeout=300)[0]
     assert again.returncode == 0, out[-3000:]
     result = _json(run / "result.json")
@@ -77,7 +81,7 @@ def test_an_interrupted_search_resumes_within_its_budget(tmp_path: Path, part: s
         pilot_flop + _json(run / "ledger.json")["spent"]["compute_flop"]
     )
     # started once more, it has nothing left to do
-    third = frugal_train(f"resume={run}", cwd=tmp_path)
+    third = spawn_train(f"resume={run}", cwd=tmp_path)
     assert third.communicate(timeout=120)[0] and third.returncode == 0
     assert _json(run / "result.json") == result
 
