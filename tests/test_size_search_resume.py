@@ -11,10 +11,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import spawn_train, wait_until
+from conftest import compose_cfg, spawn_train, wait_until
 
 from frugal.attempts import ATTEMPTS_DIR, kept_charge, left_behind, set_aside
 from frugal.budget.ledger import LEDGER_FILE, STATE_VERSION
+from frugal.cluster import resume_requeued
+from frugal.sweep.auto_size import continue_search
 
 BUDGET_FLOP = 6e8
 SEARCH = [
@@ -114,3 +116,18 @@ def test_an_attempt_without_a_checkpoint_is_set_aside_and_charged(tmp_path: Path
     # an attempt killed before its first step left no ledger: nothing spent, nothing charged
     (tmp_path / "curve.csv").write_text("step\n")
     assert set_aside(tmp_path, allowance) == {"compute_flop": 0.0, "energy_j": 0.0, "time_s": 0.0}
+
+
+def test_a_search_started_again_into_its_directory_resumes_itself(tmp_path, monkeypatch) -> None:
+    cfg = compose_cfg(tmp_path, *SEARCH[:4], "budget.compute=6e8")
+    assert continue_search(cfg) is cfg  # nothing written yet: a fresh start
+    (tmp_path / "pilots").mkdir()
+    assert continue_search(cfg) is cfg  # only pilots: the directory check lets it go on
+    _ledger(tmp_path, compute_flop=1.0)  # its final run has written here
+    assert continue_search(cfg).resume == str(tmp_path)
+    assert continue_search(cfg).get("ckpt_path") is None  # each part resumes from its own
+    # a requeued cluster job does the same (it would otherwise set one ckpt_path)
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.setattr("frugal.cluster.job_identity", lambda: {"job_id": "7"})
+    requeued = resume_requeued(cfg)
+    assert requeued.resume == str(tmp_path) and requeued.get("ckpt_path") is None

@@ -83,7 +83,8 @@ def check_from_scratch(node: Mapping[str, Any]) -> None:
     if any(node.get(k) for k in ("ckpt_path", "init_from", "compress", "distill")):
         raise ConfigError(
             f"model.kwargs.{searched(node)[0]}=auto: a size search starts from scratch; it "
-            "cannot be combined with ckpt_path, init_from, compress or distill"
+            "cannot be combined with ckpt_path, init_from, compress or distill (resume=<run> "
+            "continues an interrupted search)"
         )
 
 
