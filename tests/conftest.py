@@ -61,11 +61,25 @@ def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
     os.environ.pop("FRUGAL_DEBUG", None)
 
 
+def train_argv(*args: str) -> list[str]:
+    """The command line of `frugal-train <args>` in this interpreter."""
+    return [sys.executable, "-m", "frugal.train", *args]
+
+
+def run_trained(
+    *args: str, cwd: Path, timeout_s: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`frugal-train <args>` run to its end, stdout and stderr captured apart."""
+    return subprocess.run(
+        train_argv(*args), capture_output=True, text=True, timeout=timeout_s, cwd=cwd, env=env
+    )
+
+
 def spawn_train(*args: str, cwd: Path) -> subprocess.Popen:
     """`python -m frugal.train <args>` in its own process group (a signal to the group reaches
     it as a terminal's Ctrl-C or a scheduler's kill would), output merged."""
     return subprocess.Popen(
-        [sys.executable, "-m", "frugal.train", *args],
+        train_argv(*args),
         cwd=cwd,
         env={**os.environ, "PYTHONHASHSEED": "0"},
         stdout=subprocess.PIPE,
@@ -76,11 +90,16 @@ def spawn_train(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 def wait_until(
-    ready: Callable[[], bool], process: subprocess.Popen, timeout_s: float = 120
+    ready: Callable[[], bool], process: subprocess.Popen, timeout_s: float = 120, what: str = ""
 ) -> None:
     """Poll `ready` while `process` runs; fails with its output if it ends first."""
     deadline = time.monotonic() + timeout_s
     while not ready():
-        assert process.poll() is None, process.communicate()[0][-3000:]
-        assert time.monotonic() < deadline, "timed out"
+        if process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(
+                f"ended ({process.returncode}) before {what or 'ready'}: "
+                f"{(out or err or '')[-3000:]}"
+            )
+        assert time.monotonic() < deadline, f"{what or 'ready'}: not within {timeout_s} s"
         time.sleep(0.05)

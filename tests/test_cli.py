@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_trained
 
 import frugal.train
 from frugal.budget.spec import ConfigError
@@ -30,10 +29,8 @@ TINY = [
 
 
 def frugal_train(tmp_path: Path, *overrides: str, timeout_s: float = 120, env=None):
-    cmd = [sys.executable, "-m", "frugal.train", f"hydra.run.dir={tmp_path}", *TINY, *overrides]
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout_s, cwd=tmp_path, env=env
-    )
+    args = (f"hydra.run.dir={tmp_path}", *TINY, *overrides)
+    return run_trained(*args, cwd=tmp_path, timeout_s=timeout_s, env=env)
 
 
 def main_in_process(argv: list[str], monkeypatch, capsys) -> tuple[int | None, str, str]:
@@ -101,10 +98,7 @@ def test_a_subprocess_answers_bad_input_fast_without_a_traceback(tmp_path):
 
 
 def test_hydra_flags_and_settings_still_work(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "frugal.train", "--cfg", "job", "model=mlp", "seed=3"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-    )  # fmt: skip
+    done = run_trained("--cfg", "job", "model=mlp", "seed=3", cwd=tmp_path, timeout_s=60)
     assert done.returncode == 0, done.stderr
     assert "name: mlp" in done.stdout and "seed: 3" in done.stdout
     for argv in (

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run_trained, train_argv, wait_until
 from omegaconf import OmegaConf
 
 from frugal import cluster
@@ -38,9 +39,6 @@ QUIET = ["logger=none", "trainer.enable_progress_bar=false", "threads=1"]
 
 def sweep(sweep_dir: Path, *overrides: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "frugal.train",
         "-m",
         "hydra/launcher=submitit_local",
         f"hydra.sweep.dir={sweep_dir}",
@@ -56,14 +54,6 @@ def job_log(sweep_dir: Path) -> str:
         for p in sorted(sweep_dir.glob(".submitit/*/*"))
         if p.suffix in (".out", ".err")
     )
-
-
-def wait_for(path: Path, proc: subprocess.Popen, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        assert proc.poll() is None, f"the sweep ended ({proc.returncode}) before {path} appeared"
-        assert time.monotonic() < deadline, f"{path} did not appear within {timeout_s} s"
-        time.sleep(0.05)
 
 
 def task_process(proc: subprocess.Popen, timeout_s: float = 30):
@@ -161,13 +151,8 @@ def test_sweep_runs_each_job_in_its_own_process_and_the_report_reads_it(tmp_path
     from frugal.report.cli import main as report
 
     sweep_dir = tmp_path / "sweep"
-    done = subprocess.run(
-        sweep(sweep_dir, "model=cnn,mlp", "trainer.max_steps=300", "budget.energy=200J"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=tmp_path,
-    )
+    jobs = ("model=cnn,mlp", "trainer.max_steps=300", "budget.energy=200J")
+    done = run_trained(*sweep(sweep_dir, *jobs), cwd=tmp_path, timeout_s=600)
     assert done.returncode == 0, done.stderr[-3000:]
     jobs = [json.loads((sweep_dir / str(n) / "job.json").read_text()) for n in (0, 1)]
     # Two submitit jobs: each its own controller process (its pid is the job id) and task.
@@ -193,14 +178,18 @@ def test_preemption_signal_requeues_the_job_which_ends_within_its_budget(tmp_pat
     sweep_dir, run = tmp_path / "sweep", tmp_path / "sweep" / "0"
     budget = ["budget.data=64k", "budget.energy=400J", "budget.time=120s"]
     proc = subprocess.Popen(
-        sweep(sweep_dir, "data=synthetic", "model=mlp_tiny", "trainer.max_steps=100000", *budget),
+        train_argv(
+            *sweep(
+                sweep_dir, "data=synthetic", "model=mlp_tiny", "trainer.max_steps=100000", *budget
+            )
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
     )
     try:
-        wait_for(run / "ledger.json", proc)  # training has begun
+        wait_until((run / "ledger.json").exists, proc, 180, "training began")
         task = task_process(proc)
         time.sleep(0.5)
         before = json.loads((run / "ledger.json").read_text())["spent"]
@@ -235,14 +224,14 @@ def test_sigterm_checkpoints_and_stops_the_job_without_requeue(tmp_path):
     # resumably (checkpoint, ledger, status interrupted) and is not requeued.
     sweep_dir, run = tmp_path / "sweep", tmp_path / "sweep" / "0"
     proc = subprocess.Popen(
-        sweep(sweep_dir, "data=synthetic", "model=mlp_tiny", "budget.data=64k"),
+        train_argv(*sweep(sweep_dir, "data=synthetic", "model=mlp_tiny", "budget.data=64k")),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
     )
     try:
-        wait_for(run / "ledger.json", proc)
+        wait_until((run / "ledger.json").exists, proc, 180, "training began")
         task_process(proc).send_signal(signal.SIGTERM)
         code = proc.wait(timeout=300)
     finally:

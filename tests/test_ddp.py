@@ -7,12 +7,12 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psutil
 import pytest
+from conftest import run_trained, train_argv
 
 TINY = [
     "data=synthetic",
@@ -26,18 +26,13 @@ TINY = [
 
 
 def command(run_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, "-m", "frugal.train", f"hydra.run.dir={run_dir}", *TINY, *overrides]
+    return [f"hydra.run.dir={run_dir}", *TINY, *overrides]
 
 
 def test_energy_and_time_budgets_stop_both_ranks_on_the_same_step(tmp_path):
     # codecarbon's estimate on this machine; rank 1 has no meter and must still agree.
-    done = subprocess.run(
-        command(tmp_path, "budget.energy=30J", "budget.time=4s", "trainer.max_steps=100000"),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
+    budgets = ("budget.energy=30J", "budget.time=4s", "trainer.max_steps=100000")
+    done = run_trained(*command(tmp_path, *budgets), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "budget_exhausted" and result["stopped_by"] in ("energy", "time")
@@ -69,7 +64,10 @@ def test_sigterm_to_either_rank_stops_both_resumably(tmp_path, rank):
     budget = ["budget.data=60000", "trainer.max_steps=100000"]
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
-        command(run_dir, *budget), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        train_argv(*command(run_dir, *budget)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         other = rank_one(psutil.Process(proc.pid))
@@ -95,13 +93,8 @@ def test_sigterm_to_either_rank_stops_both_resumably(tmp_path, rank):
     if rank == 0:
         return  # one resume is enough to show the budget carries over
     last = run_dir / "checkpoints" / "last.ckpt"
-    resumed = subprocess.run(
-        command(run_dir, *budget, f"ckpt_path={last}"),  # resuming a run continues it
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
+    # resuming a run continues it
+    resumed = run_trained(*command(run_dir, *budget, f"ckpt_path={last}"), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "budget_exhausted"

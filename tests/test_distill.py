@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_cfg
+from conftest import compose_cfg, run_trained
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
@@ -128,14 +126,8 @@ def test_without_distill_result_says_null(run_train):
 # ---- bad teachers ----------------------------------------------------------------------------
 def test_missing_teacher_exits_2_with_one_line(tmp_path):
     missing = tmp_path / "nope.ckpt"
-    command = [sys.executable, "-m", "frugal.train", "data=synthetic", "distill=default"]
-    done = subprocess.run(
-        [*command, f"distill.teacher={missing}", f"hydra.run.dir={tmp_path / 'run'}"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    overrides = ["data=synthetic", "distill=default", f"distill.teacher={missing}"]
+    done = run_trained(*overrides, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout_s=120)
     assert done.returncode == 2, done.stderr
     assert (
         done.stderr == f"frugal-train: distill.teacher={missing}: no such file; expected "
@@ -189,13 +181,7 @@ def test_ddp_ranks_each_run_their_own_teacher(tmp_path, teacher):
     overrides += ["data=synthetic", "model=mlp_tiny", "logger=none", "energy.backend=none"]
     overrides += ["trainer.enable_progress_bar=false", "distill=default"]
     overrides += [f"distill.teacher={teacher}", f"hydra.run.dir={run}"]
-    done = subprocess.run(
-        [sys.executable, "-m", "frugal.train", *overrides],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
+    done = run_trained(*overrides, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((run / "result.json").read_text())
     assert result["spent"]["compute_flop"] == 6 * 2 * BATCH * (STUDENT_STEP + TEACHER_FWD)
