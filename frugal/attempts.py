@@ -67,7 +67,9 @@ def kept_charge(run_dir: Path, allowance: Allowance) -> dict[str, float | None]:
 def left_behind(run_dir: Path) -> bool:
     """An unfinished attempt left outputs here (the caller knows it has no checkpoint to go
     on from)."""
-    return any((run_dir / name).exists() for name in ATTEMPT_FILES)
+    from frugal.config.rundir import outputs_in  # frugal.config imports the size search
+
+    return run_dir.is_dir() and bool(outputs_in(run_dir))
 
 
 def _next_free(attempts: Path) -> Path:

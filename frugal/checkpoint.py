@@ -228,8 +228,9 @@ def resolve_resume(cfg: DictConfig) -> DictConfig:
         where = f"resume={shown(cfg.resume)}"
         saved = saved_config(search / LAST_CKPT)
         assert saved is not None  # search_run checked it
-        _refuse_changes(_overrides(), cfg, saved, where)
-        return _restored(cfg, saved, search)
+        overrides = _overrides()
+        _refuse_changes(overrides, cfg, saved, where)
+        return _restored(cfg, saved, search, overrides)
     found = _checkpoint_named(cfg)
     if found is None:
         return cfg
@@ -256,10 +257,12 @@ def resolve_resume(cfg: DictConfig) -> DictConfig:
             "a run trained without compress="
         )
     _refuse_changes(overrides, cfg, saved, where)
-    return _restored(cfg, saved, run)
+    return _restored(cfg, saved, run, overrides)
 
 
-def _restored(cfg: DictConfig, saved: DictConfig, run: Path) -> DictConfig:
+def _restored(
+    cfg: DictConfig, saved: DictConfig, run: Path, overrides: list[Override]
+) -> DictConfig:
     """The run's saved configuration, this command line's overrides on top, its directory."""
     original = cfg
     cfg = copy.deepcopy(cfg)
@@ -267,7 +270,7 @@ def _restored(cfg: DictConfig, saved: DictConfig, run: Path) -> DictConfig:
         for section in saved:
             if section not in NOT_RESTORED:
                 cfg[section] = saved[section]
-        for override in _overrides():  # the command line wins where it may
+        for override in overrides:  # the command line wins where it may
             _apply(override, cfg, original)
         cfg.paths.output_dir = str(run)
     return cfg

@@ -99,3 +99,8 @@ def read_json_object(path: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return found if isinstance(found, dict) else None
+
+
+def read_result(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run's result.json, or None when it has none (yet) or an unreadable one."""
+    return read_json_object(Path(run_dir) / RESULT_FILE)

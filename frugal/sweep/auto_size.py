@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import csv
 import itertools
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from typing import Any
 
 from frugal.attempts import kept_charge, left_behind, set_aside
 from frugal.budget.spec import CONFIG_KEY, BudgetSpec, ConfigError, as_budget
-from frugal.record import LAST_CKPT
+from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, read_result, write_json_atomic
 from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
 
 log = logging.getLogger("frugal")
@@ -123,7 +122,6 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
     with the search booked in and recorded. `train_one(cfg, init_from=..., **kwargs)` is one
     ordinary run (`frugal.pipeline`)."""
     from frugal.config.check import plain
-    from frugal.record import RESULT_FILE, write_json_atomic
 
     node = plain(cfg)  # resolved, Hydra's own node left out
     run_dir = Path(str(cfg.paths.output_dir))
@@ -254,8 +252,6 @@ def _allowance(budget: BudgetSpec, amounts: Mapping[str, float]) -> dict[str, fl
 
 def _read_choice(run_dir: Path) -> dict[str, Any] | None:
     """The size an interrupted final run was training (its checkpoint fits no other)."""
-    from frugal.record import read_json_object
-
     saved = read_json_object(run_dir / PILOTS_DIR / CHOICE_FILE)
     size = (saved or {}).get("size")
     return size if isinstance(size, dict) else None
@@ -286,12 +282,8 @@ def _label(size: Mapping[str, Any]) -> str:
 def _finished(run_dir: Path) -> dict[str, Any] | None:
     """A pilot (or the search) that finished in an earlier attempt of this run is reused, not
     run again."""
-    try:
-        result = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        return None
-    ok = isinstance(result, dict) and result.get("status") in FINAL_STATUSES
-    return result if ok else None
+    result = read_result(run_dir)
+    return result if result is not None and result.get("status") in FINAL_STATUSES else None
 
 
 def _pilot_config(

@@ -38,7 +38,7 @@ from omegaconf import DictConfig, open_dict
 from frugal.attempts import set_aside
 from frugal.budget.spec import AMOUNT_KEYS, CONFIG_KEY, ConfigError, as_budget, parse_amount_for
 from frugal.budget.units import UnitError
-from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, write_json_atomic
+from frugal.record import LAST_CKPT, read_result, write_json_atomic
 from frugal.sweep.auto_size import continue_search, searched
 
 log = logging.getLogger("frugal")
@@ -235,7 +235,7 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         check_same(state, envelope, sweep_dir)
         job = state["jobs"].get(job_id)
         if job is not None and job.get("status") in FINISHED:
-            previous = _read_result(run_dir)
+            previous = read_result(run_dir)
             if previous is not None:
                 log.info("envelope: job %s finished in an earlier launch; not run again", job_id)
                 return cfg, previous
@@ -346,10 +346,6 @@ def _own_limits(cfg: DictConfig) -> dict[str, float | None]:
     from frugal.budget.spec import BudgetSpec
 
     return BudgetSpec.from_config(dict(cfg.get("budget") or {})).limits()
-
-
-def _read_result(run_dir: Path) -> dict[str, Any] | None:
-    return read_json_object(run_dir / RESULT_FILE)
 
 
 def _now() -> str:

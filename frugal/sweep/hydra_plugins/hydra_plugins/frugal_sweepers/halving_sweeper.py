@@ -32,7 +32,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.budget.spec import AMOUNT_KEYS
-from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, write_json_atomic
+from frugal.record import LAST_CKPT, read_result, write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import locked, read_envelope, remaining
 from frugal.sweep.halving import Objective, Trial
@@ -313,10 +313,6 @@ def continue_lower(
 def job_dir(sweep_dir: Path, jobs: dict[str, Any], job_id: str) -> Path:
     entry = jobs.get(job_id) or {}
     return Path(entry["dir"]) if entry.get("dir") else sweep_dir / job_id
-
-
-def read_result(run_dir: Path) -> dict[str, Any] | None:
-    return read_json_object(run_dir / RESULT_FILE)
 
 
 def check_same_overrides(run_dir: Path, trial: Trial) -> None:
