@@ -301,8 +301,8 @@ def resume_argv(argv: list[str]) -> list[str]:
         return argv
     try:
         overrides = OverridesParser.create().parse_overrides(argv)
-    except HydraException:
-        return argv  # Hydra reports its own parse errors
+    except (HydraException, ValueError):  # ValueError: a number past Python's 4,300 digits
+        return argv  # reported by the command-line check, as every parse error
     values = {o.key_or_group: o.value() for o in overrides if not o.is_delete()}
     if values.get("compress"):
         return argv  # compressing starts a new run

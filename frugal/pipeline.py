@@ -7,11 +7,13 @@ wrapper (it imports this module only once the command line has been checked).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CUDAAccelerator
+from lightning.pytorch.callbacks import Checkpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.budget.ledger import LEDGER_FILE
@@ -32,6 +35,7 @@ from frugal.cluster import note_job, resume_requeued, trainer_plugins
 from frugal.config import Checked, check_config
 from frugal.data.build import build_datamodule, describe_data
 from frugal.distill import build_distillation, distill_record
+from frugal.loggers import build_loggers
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_intensity
 from frugal.meters.energy import EnergyConfig, build_energy_meter
@@ -40,10 +44,27 @@ from frugal.models.accounting import count_params, count_params_effective, flop_
 from frugal.models.compress import compression_record
 from frugal.models.registry import build_model, model_name
 from frugal.module import FrugalModule
-from frugal.record import CURVE_FILE, RESULT_FILE, last_validation, versions, write_json_atomic
+from frugal.record import (
+    CURVE_FILE,
+    RESULT_FILE,
+    last_validation,
+    read_result,
+    versions,
+    write_json_atomic,
+)
+from frugal.runs import claimed
+from frugal.runs.checkpoint_io import AtomicCheckpointIO
 from frugal.status import Status
+from frugal.stop_record import (
+    BUILDING_DATA,
+    BUILDING_MODEL,
+    BUILDING_TRAINER,
+    may_stop_in_setup,
+    write_interrupted,
+)
 from frugal.summary import print_summary
 from frugal.sweep import auto_size, envelope
+from frugal.write_faults import WriteFailed, WriteFaults, writing
 
 log = logging.getLogger("frugal")
 
@@ -77,12 +98,15 @@ def train(
     energy_meter: EnergyMeter | None = None,
     callbacks: list[L.Callback] | None = None,
     clock: Callable[[], float] | None = None,
+    signals: StopSignals | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Plan, train under the budget, test, write outputs. Returns (result, objects).
 
     `energy_meter` replaces the configured backend (a meter of your own, or a fake in tests);
     `callbacks` run before the budget callback (instruments of your own); `clock` is the
-    budget's clock in seconds (default `time.perf_counter`; simulations and tests).
+    budget's clock in seconds (default `time.perf_counter`; simulations and tests); `signals`:
+    the stop signals noted since the command line was accepted (`frugal-train` installs them;
+    by default the run installs its own).
     A job of a sweep with `sweep_budget` first takes its share of the envelope
     (`frugal.sweep.envelope`); a model whose size is `auto` is chosen by pilot runs within the
     budget (`frugal.sweep.auto_size`).
@@ -97,10 +121,11 @@ def train(
         cfg, finished = envelope.join(cfg)
         if finished is not None:  # it finished in an earlier launch of this sweep
             return finished, {}
-    run = dict(energy_meter=energy_meter, callbacks=callbacks, clock=clock)
+    run = dict(energy_meter=energy_meter, callbacks=callbacks, clock=clock, signals=signals)
     if auto_size.searched(cfg):
         validate(cfg, meter_given=meter_given)
-        result, objects = auto_size.search_and_train(cfg, train_one, **run)
+        with claimed(Path(cfg.paths.output_dir)):  # the search's directory, its pilots inside
+            result, objects = auto_size.search_and_train(cfg, train_one, **run)
     else:
         result, objects = train_one(cfg, **run)
     trainer = objects.get("trainer")
@@ -115,6 +140,7 @@ def train_one(
     callbacks: list[L.Callback] | None = None,
     clock: Callable[[], float] | None = None,
     init_from: Path | None = None,
+    signals: StopSignals | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One run of a model of known size (`train`'s work); `init_from`: a checkpoint whose
     weights the model starts from (a size search's pilot), with a fresh optimizer and ledger,
@@ -123,7 +149,20 @@ def train_one(
         cfg = with_init(cfg, init_from)
     checked = validate(cfg, meter_given=energy_meter is not None)
     output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with claimed(output_dir):  # one process per run, until its result is written (frugal.runs)
+        return _train_claimed(cfg, checked, output_dir, energy_meter, callbacks, clock, signals)
+
+
+def _train_claimed(
+    cfg: DictConfig,
+    checked: Checked,
+    output_dir: Path,
+    energy_meter: EnergyMeter | None,
+    callbacks: list[L.Callback] | None,
+    clock: Callable[[], float] | None,
+    signals: StopSignals | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`train_one`'s work, in its claimed run directory."""
     note_job(output_dir)  # under submitit: which job writes here (its requeues resume)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -133,9 +172,10 @@ def train_one(
 
     # The trainer and the energy meter first: the meter's start-up (codecarbon probes the
     # hardware for ~2 s) then runs in the background while data and model are built.
-    signals = StopSignals()
-    signals.install()  # a signal during set-up is honoured before the first step
-    loggers = [instantiate(node) for node in (cfg.get("logger") or {}).values() if node]
+    own_signals = signals is None  # frugal-train hands down those it noted from the start
+    signals = signals or StopSignals()
+    signals.install()  # (again): a signal during set-up ends the run before its first step
+    loggers = build_loggers(cfg.get("logger"))  # appending on resume (frugal.loggers)
     callbacks = [*build_callbacks(cfg, has_logger=bool(loggers)), *(callbacks or [])]
     if cfg.trainer.get("enable_progress_bar", True):
         progress = cfg.get("progress", "auto")
@@ -143,7 +183,8 @@ def train_one(
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         **ddp_with_timeout(cfg),
-        **trainer_plugins(),  # under SLURM: frugal, not Lightning, handles the signals
+        # atomic checkpoints; under SLURM, frugal, not Lightning, handles the signals
+        plugins=[AtomicCheckpointIO(), *trainer_plugins().get("plugins", [])],
         callbacks=callbacks,
         logger=loggers or False,
         # Lightning adds a bar of its own unless told there is none (log lines instead of one)
@@ -166,15 +207,31 @@ def train_one(
         clock=clock,
     )
     curve = CurveRecorder(budget_cb, output_dir / CURVE_FILE, resume=ckpt_path is not None)
-    trainer.callbacks.extend([budget_cb, curve])  # Lightning orders checkpointing last at fit
+    # Before the checkpoint callbacks (Lightning does not reorder them at fit unless the model
+    # configures callbacks): a validation's curve row, small, is written before the large
+    # checkpoints, and the budget times the saves after its own on_validation_end.
+    first_save = next(
+        (i for i, c in enumerate(trainer.callbacks) if isinstance(c, Checkpoint)),
+        len(trainer.callbacks),
+    )
+    trainer.callbacks[first_save:first_save] = [budget_cb, curve]
     # Lightning's own SIGTERM handler broadcasts a tensor and kills the other ranks from inside
     # the handler (a hang under DDP when the signal reaches rank 1): frugal's handlers, which
     # only note the signal, stay in place through fit and test instead.
     trainer._signal_connector.register_signal_handlers = lambda: None
+    faults = WriteFaults(output_dir)  # the first write that failed (disk full, permissions)
+    early = {"trainer": trainer, "budget": budget_cb}  # what a run stopped in set-up returns
+    stop_here = partial(
+        stopped_in_setup, cfg=cfg, signals=signals, trainer=trainer, checked=checked, meter=meter
+    )
 
     try:
+        if (stopped := stop_here(BUILDING_TRAINER)) is not None:  # noted since the command line
+            return stopped, early
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build_datamodule(cfg.data)
+        if (stopped := stop_here(BUILDING_DATA, datamodule=datamodule)) is not None:
+            return stopped, early
         backbone = build_model(cfg.model, datamodule.input_shape, datamodule.num_classes)
         distillation = None
         if cfg.get("distill"):  # the teacher: frozen, its forward passes booked to this budget
@@ -205,9 +262,13 @@ def train_one(
                 if fit_checkpoint is not None:
                     fit_checkpoint(module, ckpt_path, datamodule.input_shape)
             check_fits(module, cfg)  # before Lightning restores it: one line, not a traceback
+        stopped = stop_here(BUILDING_MODEL, datamodule=datamodule, module=module)
+        if stopped is not None:  # (a signal from here on stops the first step)
+            return stopped, early
 
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            with faults.caught():  # a checkpoint, curve.csv, ledger.json that could not be written
+                trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except Diverged:
             pass  # the callback recorded the step; the last update was skipped: weights finite
         except (SystemExit, KeyboardInterrupt) as err:
@@ -220,17 +281,23 @@ def train_one(
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if "/" in k}
         for key, value in last_validation(output_dir / CURVE_FILE).items():
             metrics.setdefault(key, value)  # resumed with nothing left: its last validation
+        if ckpt_path is not None:  # resumed: what this segment did not measure again is kept
+            for key, value in earlier_metrics(output_dir).items():
+                metrics.setdefault(key, value)
         test_spent = inference = None
-        if budget_cb.status in TESTED:
-            test_spent, test_metrics = run_test(cfg, trainer, module, datamodule, budget_cb)
-            metrics.update(test_metrics)
+        if budget_cb.status in TESTED and faults.first is None:
+            with faults.caught():  # the logger's test metrics
+                test_spent, test_metrics = run_test(cfg, trainer, module, datamodule, budget_cb)
+                metrics.update(test_metrics)
         if signals.received is not None:  # arrived during the test: the run still says so
             budget_cb.mark_interrupted(signals.received, "signal during the test")
-        if budget_cb.status in TESTED and trainer.is_global_zero:  # not interrupted in the test
+        tested = budget_cb.status in TESTED and faults.first is None  # not interrupted in the test
+        if tested and trainer.is_global_zero:
             inference = run_inference(cfg, trainer, module, datamodule, budget_cb, signals)
     finally:
         stop_meter(budget_cb)
-        signals.restore()
+        if own_signals:
+            signals.restore()
 
     energy = {
         **describe_meter(meter),
@@ -250,10 +317,53 @@ def train_one(
     )
     result["inference"] = inference  # null when not measured (inference.enabled=false, untested)
     if trainer.is_global_zero:
-        write_json_atomic(output_dir / RESULT_FILE, result)
+        record_result(output_dir / RESULT_FILE, result, faults)
         print_summary(result, output_dir)
+    elif faults.first is not None:
+        mark_write_failed(result, faults.first)
     objects = {"trainer": trainer, "module": module, "datamodule": datamodule, "budget": budget_cb}
     return result, objects
+
+
+def stopped_in_setup(
+    phase: str,
+    cfg: DictConfig,
+    signals: StopSignals,
+    trainer: L.Trainer,
+    checked: Checked,
+    meter: EnergyMeter | None,
+    datamodule: Any = None,
+    module: FrugalModule | None = None,
+) -> dict[str, Any] | None:
+    """A signal noted during set-up, at the end of `phase`: the run's record (written by global
+    rank 0; what was built so far described, nothing trained: `frugal.stop_record`), or None to
+    go on — no signal, or a rank of a multi-process run (the first step stops them together)."""
+    if signals.received is None or not may_stop_in_setup(trainer.num_nodes):
+        return None
+    known: dict[str, Any] = {"budget": checked.budget.limits(), "energy": describe_meter(meter)}
+    if datamodule is not None:
+        known["data"] = describe_data(datamodule, cfg.data)
+    if module is not None:
+        known["model"] = model_record(cfg, module, datamodule.input_shape, None)
+    return write_interrupted(cfg, signals.received, phase, known, trainer.is_global_zero)
+
+
+def record_result(path: Path, result: dict[str, Any], faults: WriteFaults) -> None:
+    """`result.json`, the run's status `write_failed` if a write failed (this one included:
+    then its status and message are on stderr only). It is small: written before the summary
+    and after the failed file (an atomic write leaves no partial file taking the room)."""
+    if faults.first is not None:
+        mark_write_failed(result, faults.first)
+    with faults.caught(), writing(path):
+        write_json_atomic(path, result)
+    if faults.first is not None:
+        mark_write_failed(result, faults.first)
+
+
+def mark_write_failed(result: dict[str, Any], failed: WriteFailed) -> None:
+    """A write fault ends the run `write_failed` whatever it was about to end with; `message`
+    names the path and the errno (the one stderr line `frugal-train` prints)."""
+    result.update(status=Status.WRITE_FAILED.value, stopped_by=None, message=str(failed))
 
 
 def run_test(
@@ -330,13 +440,9 @@ def build_result(
         "spent": spent,
         "energy": energy,
         "data": describe_data(datamodule, cfg.data),
-        "model": {
-            "name": model_name(cfg.model),
-            "params": count_params(module.backbone),  # after training: masks may have changed
-            "params_effective": count_params_effective(module.backbone),
-            "flop_per_sample": flop_per_sample(module.backbone, datamodule.input_shape),
-            "train_flop_per_sample": budget_cb.train_flop_per_sample,
-        },
+        "model": model_record(
+            cfg, module, datamodule.input_shape, budget_cb.train_flop_per_sample
+        ),  # after training: masks may have changed
         "plan": {
             "mode": checked.budget.plan,
             "max_steps": plan.max_steps if plan else None,
@@ -349,6 +455,22 @@ def build_result(
         "seed": cfg.seed,
         "versions": versions(),
         "run": run_info(cfg, Path(cfg.paths.output_dir)),
+    }
+
+
+def model_record(
+    cfg: DictConfig,
+    module: FrugalModule,
+    input_shape: tuple[int, ...],
+    train_flop_per_sample: float | None,
+) -> dict[str, Any]:
+    """`result.json`'s `model`: its name, parameters (all and effective), FLOPs per sample."""
+    return {
+        "name": model_name(cfg.model),
+        "params": count_params(module.backbone),
+        "params_effective": count_params_effective(module.backbone),
+        "flop_per_sample": flop_per_sample(module.backbone, input_shape),
+        "train_flop_per_sample": train_flop_per_sample,
     }
 
 
@@ -433,6 +555,24 @@ def with_init(cfg: DictConfig, ckpt: Path) -> DictConfig:
     with open_dict(named):
         named.init_from = str(ckpt)
     return named
+
+
+def earlier_metrics(output_dir: Path) -> dict[str, float]:
+    """The training and validation metrics the run's `result.json` recorded before this resume
+    (a resumed segment that trains nothing measures none of them). Test metrics are not
+    carried: a tested run measures them anew, an untested one has other weights."""
+    metrics = (read_result(output_dir) or {}).get("metrics")
+    if not isinstance(metrics, dict):
+        return {}
+    return {
+        key: float(value)
+        for key, value in metrics.items()
+        if isinstance(key, str)
+        and not key.startswith("test/")
+        and isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    }
 
 
 def run_info(cfg: DictConfig, output_dir: Path) -> dict[str, Any]:

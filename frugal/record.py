@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from frugal.runs.directory import write_atomic
 
 RESULT_FILE = "result.json"
 CURVE_FILE = "curve.csv"
@@ -18,21 +18,11 @@ CURVE_COLUMNS = ("step", "samples", "compute_flop", "energy_j", "time_s")  # the
 
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half."""
+    """Replace `path` as one step (`frugal.runs.write_atomic`): readers never see half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_finite(payload), handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(_finite(payload), indent=2, sort_keys=False) + "\n"
+    write_atomic(path, text.encode())
 
 
 def _finite(value: Any) -> Any:
@@ -96,7 +86,7 @@ def read_json_object(path: str | Path) -> dict[str, Any] | None:
     """A JSON object frugal wrote (result.json, job.json), or None when absent or not one."""
     try:
         found = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested past the limit
         return None
     return found if isinstance(found, dict) else None
 

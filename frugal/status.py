@@ -17,10 +17,16 @@ class Status(StrEnum):
     DIVERGED = "diverged"  # a non-finite loss; message names the step
     UNENFORCEABLE = "unenforceable"  # an enforced budget lost its meter mid-run
     INTERRUPTED = "interrupted"  # a signal: SIGTERM, SIGINT, SLURM's pre-emption signal
+    WRITE_FAILED = "write_failed"  # an output could not be written; message names path, errno
 
 
 # Statuses whose runs trained as planned: the only ones a Pareto frontier may use.
 FRONTIER_STATUSES = frozenset({Status.COMPLETED, Status.BUDGET_EXHAUSTED})
+# Statuses of runs that stopped before their end and continue with `resume=<run>` (the last
+# complete checkpoint and the ledger are intact): a sweep relaunches them, an envelope keeps
+# their reservation. Every other status is final.
+RESUMABLE_STATUSES = frozenset({Status.INTERRUPTED, Status.WRITE_FAILED})
+FINAL_STATUSES = frozenset(Status) - RESUMABLE_STATUSES
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1  # a bug: a traceback, never a user's mistake
@@ -29,6 +35,7 @@ EXIT_BUDGET_ERROR = 3  # budget_exhausted under budget.on_exceed=error
 EXIT_REFUSED = 4
 EXIT_DIVERGED = 5
 EXIT_UNENFORCEABLE = 6
+EXIT_WRITE_FAILED = 7
 EXIT_SIGNAL_BASE = 128  # interrupted: 128 + the signal number (SIGTERM: 143, SIGINT: 130)
 
 
@@ -44,11 +51,13 @@ def exit_code(status: str, on_exceed: str = "stop", signum: int | None = None) -
         Status.REFUSED: EXIT_REFUSED,
         Status.DIVERGED: EXIT_DIVERGED,
         Status.UNENFORCEABLE: EXIT_UNENFORCEABLE,
+        Status.WRITE_FAILED: EXIT_WRITE_FAILED,
     }[status]
 
 
 EXIT_CODES_HELP = (
     "exit status: 0 completed or budget_exhausted, 1 internal error, 2 bad input, "
     "3 budget_exhausted under budget.on_exceed=error, 4 refused, 5 diverged, 6 unenforceable, "
-    "128+N interrupted by signal N (143 SIGTERM, 130 SIGINT)"
+    "7 write_failed (disk full, permissions), 128+N interrupted by signal N (143 SIGTERM, "
+    "130 SIGINT)"
 )

@@ -18,17 +18,24 @@ from typing import Any, NoReturn
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
+from frugal.callbacks.signals import StopSignals
 from frugal.cluster import requeue
 from frugal.config import ConfigError, check_command_line, help_text
 from frugal.config.errors import one_line
-from frugal.status import EXIT_BAD_INPUT, EXIT_OK, Status, exit_code
+from frugal.config.rundir import claim_resumed
+from frugal.runs import release
+from frugal.status import EXIT_BAD_INPUT, EXIT_OK, RESUMABLE_STATUSES, Status, exit_code
+from frugal.sweep.envelope import SKIPPED
 from frugal.sweep.launch import open_envelope, with_sweep_dir
+from frugal.write_faults import write_failure
 
 # An absolute path: Hydra resolves a relative one against the *package* when the function is
 # started as a console script (`frugal-train`), and conf/ lives beside the package, not in it.
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+# The stop signals noted since the command line was accepted (`main`), handed to every run.
+_signals: StopSignals | None = None
 
 
 def train(cfg: DictConfig, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -40,12 +47,27 @@ def train(cfg: DictConfig, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | tuple[float | None, ...] | None:
+    signals = _stop_signals()
     try:
-        result, objects = train(cfg)
+        if signals.received is not None and _alone(cfg):  # since the command line was accepted
+            from frugal.stop_record import STARTING, write_interrupted
+
+            result, objects = write_interrupted(cfg, signals.received, STARTING), {}
+        else:
+            result, objects = train(cfg, signals=signals)
     except ConfigError as err:
         reject(err, debug=_debug(cfg))
+    except OSError as err:  # a write fault the run could not record itself (it records its own)
+        failed = write_failure(err, fallback=cfg.paths.output_dir)
+        if failed is None:
+            raise
+        from frugal.stop_record import write_fault_record
+
+        result, objects = write_fault_record(cfg, failed), {}
+    if result["status"] == SKIPPED:  # another launch of the sweep runs this job (its log says so)
+        return None
     status = result["status"]
-    signum = getattr(objects.get("budget"), "signal", None)
+    signum = getattr(objects.get("budget"), "signal", None) or signals.received
     code = exit_code(status, cfg.budget.get("on_exceed") or "stop", signum)
     if code != EXIT_OK:
         print(f"frugal-train: {status}: {result['message']}", file=sys.stderr)
@@ -53,8 +75,9 @@ def _hydra_main(cfg: DictConfig) -> float | tuple[float | None, ...] | None:
             # A submitit job stopped by a pre-emption signal (checkpoint and ledger saved) is
             # requeued by submitit and resumes its run; this call then does not return.
             requeue(signum)
-        # A refused or diverged job does not stop the other jobs of a sweep; a signal does.
-        if status == Status.INTERRUPTED or not _in_multirun():
+        # A refused or diverged job does not stop the other jobs of a sweep; a signal does, and
+        # so does a write that failed (the next jobs could not record theirs either).
+        if status in RESUMABLE_STATUSES or not _in_multirun():
             sys.exit(code)
     return objectives(cfg, result)
 
@@ -85,6 +108,26 @@ def _debug(cfg: DictConfig | None = None, argv: list[str] | None = None) -> bool
     return any(arg in ("debug=default", "+debug=true", "debug=true") for arg in argv or [])
 
 
+def _stop_signals() -> StopSignals:
+    """The instance `main` installed; a job started otherwise (a cluster launcher's process
+    runs this function without `main`) installs its own."""
+    global _signals
+    if _signals is None:
+        _signals = StopSignals()
+        _signals.install()
+    return _signals
+
+
+def _alone(cfg: DictConfig) -> bool:
+    """A run of one process, which a signal may stop before its trainer exists (a multi-process
+    run goes on to fit, where the first step stops every rank: `frugal.stop_record`)."""
+    from frugal.stop_record import may_stop_in_setup
+
+    devices = cfg.trainer.get("devices", 1)
+    one_device = devices in (1, "1") or (isinstance(devices, ListConfig) and len(devices) == 1)
+    return one_device and may_stop_in_setup(cfg.trainer.get("num_nodes", 1))
+
+
 def _in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -107,8 +150,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     argv = _with_resume(argv)
     argv = with_sweep_dir(argv, CONF_DIR)  # a sweep with an envelope: one directory for good
+    global _signals
     try:
         check_command_line(argv, CONF_DIR)
+        # Accepted: from here a signal ends the run with its record (frugal.stop_record), never
+        # the default way. Checked between set-up phases and at every training step.
+        signals = _signals = StopSignals()
+        signals.install()
+        resumed = claim_resumed(argv)  # one process per run, before Hydra opens its log there
         open_envelope(argv, CONF_DIR)
     except ConfigError as err:
         reject(err, debug=_debug(argv=argv))
@@ -116,7 +165,12 @@ def main(argv: list[str] | None = None) -> None:
 
     register()  # frugal's sweepers (hydra/sweeper=halving) for Hydra to instantiate
     sys.argv = [sys.argv[0], *argv]
-    _hydra_main()
+    try:
+        _hydra_main()
+    finally:
+        signals.restore()  # for a caller in the same process (the command exits here)
+        _signals = None
+        release(resumed)
 
 
 if __name__ == "__main__":

@@ -121,12 +121,18 @@ def test_slurm_preset_submits_one_task_per_device_requeueable(tmp_path, monkeypa
 
 
 @needs_submitit
-def test_launcher_choices_and_overrides_pass_the_command_line_check():
+def test_launcher_choices_and_overrides_pass_the_command_line_check(tmp_path, monkeypatch):
     import torch
 
     from frugal.config import ConfigError, check_command_line
     from frugal.train import CONF_DIR
 
+    # A login node has SLURM's programs (the check looks them up; none is run here); without
+    # them hydra/launcher=slurm is refused (tests/test_config_corpus.py).
+    for program in ("srun", "sbatch"):
+        (tmp_path / program).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / program).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
     for argv in (
         ["-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5", "model=cnn,mlp"],
         ["-m", "hydra/launcher=slurm", "hydra.launcher.partition=cpu", "trainer.num_nodes=2"],

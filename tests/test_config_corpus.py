@@ -8,11 +8,13 @@ input fails the test instead of training); a handful also as real subprocesses.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ TINY = [
     "logger=none",
 ]
 NO_RAPL = not Path("/sys/class/powercap").exists()
+HAS_SLURM = all(shutil.which(program) for program in ("srun", "sbatch"))
 
 # (command line, split at spaces; the key its one line must name). <run>: the earlier run;
 # <files>: a folder of malformed data files and checkpoints made for the corpus.
@@ -334,6 +337,52 @@ CASES: list[tuple[str, str]] = [
     ("-m hydra.sweep.dir=<run> seed=0,1", "hydra.sweep.dir"),
     ("+trainer.profiler=nosuch", "trainer.profiler"),
     ("trainer.check_val_every_n_epoch=null +trainer.val_check_interval=0.5", "check_val_every"),
+    # issue 19: tracebacks and late rejections, and every size checked against the machine
+    # before anything is allocated (tests/test_bounds.py has the rest)
+    (f"budget.energy={'9' * 5000}", "budget.energy"),
+    (f"seed={'9' * 5000}", "seed"),
+    (f"budget.energy={'9' * 4000}", "budget.energy"),
+    ("paths.cache_dir=<files>/text.ckpt", "paths.cache_dir"),
+    ("paths.cache_dir=<files>/text.ckpt/cache", "paths.cache_dir"),
+    ("threads=1000000", "threads"),
+    ("data=synthetic data.source.features=100000000", "data.source.features"),
+    ("data=synthetic data.source.num_classes=1000000000", "data.source.num_classes"),
+    ("data=synthetic data.source.num_samples=100000000000", "data.source.num_samples"),
+    ("data=mnist1d +data.source.num_samples=10000000000", "data.source.num_samples"),
+    ("data=mnist1d +data.source.padding=[36,100000000000]", "data.source.padding"),
+    ("data=files data.source.path=<files>/huge.npz", "data.source.path"),
+    ("data=files data.source.path=<files>/not_npy.npz", "data.source.path"),
+    ("data=files data.source.path=<files>/ok.csv data.source.test_path=<files>/huge.npz", "test"),
+    ("-m hydra/sweeper=halving hydra.sweeper.eta=1 sweep_budget.data=10k", "hydra.sweeper.eta"),
+    ("-m hydra/sweeper=halving hydra.sweeper.eta=1", "hydra.sweeper.eta"),
+    ("-m hydra/sweeper=halving hydra.sweeper.warm_start=2 sweep_budget.data=10k", "warm_start"),
+    pytest.param(
+        "-m hydra/launcher=slurm",
+        "hydra/launcher",
+        marks=pytest.mark.skipif(HAS_SLURM, reason="this machine has srun and sbatch"),
+    ),
+    ("+callbacks.x._target_=os.system", "callbacks.x._target_"),
+    ("+callbacks.x._target_=os.system +callbacks.x.command=id", "callbacks.x._target_"),
+    ("+callbacks.x._target_=lightning.pytorch.loggers.CSVLogger", "callbacks.x._target_"),
+    ("logger=csv logger.csv._target_=os.system", "logger.csv._target_"),
+    ("+logger.x._target_=lightning.pytorch.callbacks.EarlyStopping", "logger.x._target_"),
+    ("model.kwargs.width_mult=100000", "model.kwargs.width_mult"),
+    ("model.kwargs.channels=100000000", "model.kwargs.channels"),
+    ("model=mlp model.kwargs.hidden=1000000000", "model.kwargs.hidden"),
+    ("model=mlp model.kwargs.depth=100000000", "model.kwargs.depth"),
+    ("data=synthetic model=mlp_tiny data.source.features=10000000", "data.source.features"),
+    ("inference.serving_batch=1000000000", "inference.serving_batch"),
+    ("trainer=ddp trainer.devices=100000", "trainer.devices"),
+    ("sparsity=structured trainer=ddp trainer.devices=2", "sparsity"),
+    ("sparsity=structured trainer.num_nodes=2", "sparsity"),
+    ("ckpt_path=", "ckpt_path"),
+    ("resume=", "resume"),
+    ("init_from=", "init_from"),
+    ("data=files data.source.path=''", "data.source.path"),
+    ("data=files data.source.path=<files>/ok.csv data.source.test_path=", "test_path"),
+    ("collective_timeout_s=1e300", "collective_timeout_s"),
+    ("+trainer.max_time=9999999999:00:00:00", "trainer.max_time"),
+    ("+trainer.max_time={days:100000000000}", "trainer.max_time"),
 ]
 
 
@@ -377,6 +426,17 @@ def files(tmp_path_factory: pytest.TempPathFactory, earlier_run: Path) -> Path:
     shutil.copytree(earlier_run, folder / "other_run")  # another run, to resume elsewhere
     (folder / "empty.ckpt").write_bytes(b"")
     (folder / "text.ckpt").write_text("not a checkpoint\n")
+    header = io.BytesIO()  # a header declaring a (10**12, 10) float64 array (80 TB), no data
+    shape = {"descr": "<f8", "fortran_order": False, "shape": (10**12, 10)}
+    np.lib.format.write_array_header_1_0(header, shape)
+    labels = io.BytesIO()
+    np.save(labels, np.arange(10) % 2)
+    with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
+        archive.writestr("x.npy", header.getvalue())
+        archive.writestr("y.npy", labels.getvalue())
+    with zipfile.ZipFile(folder / "not_npy.npz", "w") as archive:
+        archive.writestr("x", b"raw bytes, not a .npy array")
+        archive.writestr("y.npy", labels.getvalue())
     return folder
 
 

@@ -85,16 +85,32 @@ class Ledger:
 
 
 def read_sidecar(path: Path) -> dict[str, Any] | None:
-    """The ledger a run left beside itself, or None when absent or not a ledger."""
+    """The ledger a run left beside itself, or None when absent or not a ledger (too large,
+    not JSON, nested past Python's recursion limit, amounts that are not numbers)."""
     try:
         if not path.is_file() or path.stat().st_size > _MAX_SIDECAR_BYTES:
             return None
         state = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # ValueError: also a 5,000-digit number
         return None
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         return None
-    return state if isinstance(state.get("spent"), dict) else None
+    spent = state.get("spent")
+    if not isinstance(spent, dict) or not all(map(_amount_or_none, spent.values())):
+        return None
+    return state
+
+
+def _amount_or_none(value: Any) -> bool:
+    """What a ledger books: null, or a number a float holds (10**400 is no amount)."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _number(value: Any) -> float | None:

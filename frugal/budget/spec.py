@@ -91,7 +91,9 @@ class BudgetSpec:
             try:
                 limits[field_name] = parse_amount_for(key, value, dim)
             except UnitError as err:
-                raise ConfigError(f"budget.{key}={value!r}: {err}") from None
+                from frugal.config.errors import shown  # a 5,000-digit value: one short line
+
+                raise ConfigError(f"budget.{key}={shown(value)}: {err}") from None
         on_exceed = _choice(cfg, "on_exceed", ON_EXCEED, "stop")
         plan = _choice(cfg, "plan", PLAN_MODES, "fit")
         margin = cfg.get("estimate_margin", DEFAULT_ESTIMATE_MARGIN)

@@ -86,6 +86,9 @@ ALL_DIMENSIONS = (ENERGY, CARBON, COMPUTE, SAMPLES, TIME, MEMORY, COUNT)
 _AMOUNT = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+\.)\s*([A-Za-z0-9µ]*)\s*$")
 
 
+MAX_AMOUNT_CHARS = 100  # of an amount written as text: "1.5e+12 FLOP" needs a dozen
+
+
 class UnitError(ValueError):
     """An amount that cannot be read in the expected dimension; the message is one line."""
 
@@ -96,15 +99,17 @@ def parse_amount(value: object, dim: Dimension) -> float:
     if isinstance(value, bool) or value is None:
         raise UnitError(expected)
     if isinstance(value, int | float):
-        number, unit = float(value), ""
+        number, unit = _float(value, expected), ""
     else:
         text = str(value).strip()
         if text.startswith("-"):
             raise UnitError(f"must be positive; {expected}")
+        if len(text) > MAX_AMOUNT_CHARS:  # before the pattern: no time spent on a huge string
+            raise UnitError(f"{len(text):,} characters long; {expected}")
         match = _AMOUNT.match(text)
         if match is None:
             raise UnitError(f"not a number with a unit; {expected}")
-        number, unit = float(match.group(1)), match.group(2)
+        number, unit = _float(match.group(1), expected), match.group(2)
     if unit not in dim.units:
         other = next((d for d in ALL_DIMENSIONS if d is not dim and unit in d.units), None)
         hint = f"'{unit}' is a unit of {other.name}" if other and unit else f"unknown unit '{unit}'"
@@ -113,6 +118,14 @@ def parse_amount(value: object, dim: Dimension) -> float:
     if not math.isfinite(amount) or amount <= 0:
         raise UnitError(f"must be positive and finite; {expected}")
     return amount
+
+
+def _float(number: object, expected: str) -> float:
+    """`number` as a float; an integer too large for one (10**400) is not an amount."""
+    try:
+        return float(number)  # type: ignore[arg-type]
+    except OverflowError:
+        raise UnitError(f"too large to be an amount; {expected}") from None
 
 
 COUNT_UNITS = ("samples", "count")  # prefixes attach to the number: 20k samples

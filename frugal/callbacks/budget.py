@@ -31,6 +31,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
@@ -53,6 +54,7 @@ from frugal.meters.flops import train_step_flops
 from frugal.meters.memory import PeakMemoryMeter
 from frugal.record import write_json_atomic
 from frugal.status import Status
+from frugal.write_faults import WriteFailed, writing
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,7 @@ class BudgetCallback(L.Callback):
         self._booked_step = 0  # the global step of the last booking
         self._warned: set[str] = set()
         self._started = False
+        self._restored = False  # a checkpoint's ledger was loaded: a resumed fit
         self._trainer: L.Trainer | None = None
         self._books_energy = False  # whether this rank books energy (0 unless local rank 0)
         self._estimated: bool | None = None  # agreed at the start of training
@@ -189,6 +192,11 @@ class BudgetCallback(L.Callback):
         return self._meter is not None and not self._meter.measured
 
     def spent(self) -> dict[str, float | None]:
+        """The run's spending so far. A resumed fit that trained nothing (Lightning skips the fit
+        loop of a run already at its max_steps: no on_train_start) opened no segment: what the
+        checkpoint and `ledger.json` recorded, not unknown."""
+        if self._restored and not self._started:
+            return dict(self._ledger.carried)
         return self._ledger.totals()
 
     def effective_limits(self) -> dict[str, float]:
@@ -270,6 +278,23 @@ class BudgetCallback(L.Callback):
         # Only a resumed fit continues the books; testing a checkpoint must not rewind them.
         if self._stage == "fit":
             self._ledger.load_state_dict(state_dict["ledger"])
+            self._restored = True
+
+    @override
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # The checkpoint is restored by now (on most strategies; on_train_start charges again
+        # for those that restore after setup): charge ledger.json also when no step will run.
+        self._charge_sidecar(trainer)
+
+    @override
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._started or not self._restored or trainer.train_dataloader is None:
+            return
+        # Lightning skipped the fit loop (resumed at its max_steps): measure what the result
+        # reports anyway. The strategy has moved the module back by now: measure where it is.
+        self.remeasure(trainer, pl_module, device=pl_module.device)
+        if self._count_params is not None:
+            self._params_effective = self._count_params(pl_module)
 
     # ---- start: measure one step, plan, check a resumed run -----------------------------------
     @override
@@ -322,12 +347,19 @@ class BudgetCallback(L.Callback):
                 return
         self._decide(trainer, local_request=0)
 
-    def remeasure(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def remeasure(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, device: torch.device | None = None
+    ) -> None:
         """Measure one training step's FLOPs and samples (all ranks) — at the start, and again
         by any callback that changes the model's shapes mid-run (structured pruning), so the
-        plan and the books follow the new model from the next step."""
+        plan and the books follow the new model from the next step. `device`: where to put the
+        batch, when not the strategy's (after fit)."""
         with torch.random.fork_rng(devices=[]):  # drawing a batch must not move the data order
-            x, y = trainer.strategy.batch_to_device(next(iter(trainer.train_dataloader)))
+            batch = next(iter(trainer.train_dataloader))
+        if device is None:
+            x, y = trainer.strategy.batch_to_device(batch)
+        else:
+            x, y = move_data_to_device(batch, device)
         measure = getattr(pl_module, "step_flops", None)  # a module may count extra work
         step_flop = (
             measure(x, y) if measure else train_step_flops(pl_module, x, y, pl_module.loss_fn)
@@ -745,7 +777,10 @@ class BudgetCallback(L.Callback):
                 self.save_last(trainer)  # a resumable stop; never diverged or untrained weights
         except Exception as err:  # never mask the exception that stopped the run
             log.error("could not save a checkpoint after %s: %s", type(exception).__name__, err)
-        self._write_sidecar(trainer)
+        try:
+            self._write_sidecar(trainer)
+        except WriteFailed as err:  # nor with a ledger that could not be written
+            log.error("could not write the ledger after %s: %s", type(exception).__name__, err)
 
     def save_last(self, trainer: L.Trainer) -> None:
         ckpt = trainer.checkpoint_callback
@@ -760,8 +795,10 @@ class BudgetCallback(L.Callback):
         state, step, path = self._ledger.state_dict(), trainer.global_step, self._ledger_path
         self._sidecar_written_s = self._clock()
         if self._pending_write is not None:
-            self._pending_write.result()  # in order: never an older ledger over a newer one
-            self._pending_write = None
+            pending, self._pending_write = self._pending_write, None
+            # In order: never an older ledger over a newer one. A write fault on the writer
+            # thread is raised here, on the training thread: the run ends write_failed.
+            pending.result()
         if background:
             if self._writer is None:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="frugal-ledger")
@@ -784,8 +821,13 @@ class BudgetCallback(L.Callback):
 
 
 def _write_ledger(path: Path, state: dict[str, Any], step: int) -> None:
+    """A write fault (disk full, permissions: `frugal.write_faults`) is raised as WriteFailed
+    naming the path; any other OSError costs a warning, not the run."""
     try:
-        write_json_atomic(path, {**state, "step": step})
+        with writing(path):
+            write_json_atomic(path, {**state, "step": step})
+    except WriteFailed:
+        raise
     except OSError as err:
         log.warning("could not write %s: %s", path, err)
 

@@ -1,5 +1,6 @@
 """Run outputs during training: one `curve.csv` row per validation (what was spent so far and
-the validation metrics), written by global rank 0."""
+the validation metrics), written by global rank 0; never through a link planted at its path
+(`frugal.runs.open_nofollow`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import lightning as L
 
 from frugal.callbacks.budget import BudgetCallback
 from frugal.record import CURVE_COLUMNS
+from frugal.runs import open_nofollow
+from frugal.write_faults import writing
 
 
 class CurveRecorder(L.Callback):
@@ -23,13 +26,15 @@ class CurveRecorder(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        self._write_row(trainer)
+        with writing(self.path):  # a write fault names the curve (frugal.write_faults)
+            self._write_row(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # A run shorter than one validation interval (or one that stopped between two) still
         # leaves its final spending: one row, validation cells empty when none ran there.
         if trainer.is_global_zero and self._last_step != trainer.global_step:
-            self._write_row(trainer, with_metrics=self._last_step is None)
+            with writing(self.path):
+                self._write_row(trainer, with_metrics=self._last_step is None)
 
     def _write_row(self, trainer: L.Trainer, with_metrics: bool = True) -> None:
         metrics = {
@@ -50,14 +55,14 @@ class CurveRecorder(L.Callback):
             appending = self.resume and self.path.is_file()
             self._metric_columns = self._existing_metric_columns() if appending else sorted(metrics)
             if not appending:
-                with self.path.open("w", newline="") as handle:
+                with open_nofollow(self.path, "w", newline="") as handle:
                     csv.writer(handle).writerow([*CURVE_COLUMNS, *self._metric_columns])
-        with self.path.open("a", newline="") as handle:
+        with open_nofollow(self.path, "a", newline="") as handle:
             values = [*row.values(), *(metrics.get(key) for key in self._metric_columns)]
             csv.writer(handle).writerow(["" if value is None else value for value in values])
 
     def _existing_metric_columns(self) -> list[str]:
         """A resumed run keeps appending to its curve with the columns it started with."""
-        with self.path.open(newline="") as handle:
+        with open_nofollow(self.path, newline="") as handle:
             header = next(csv.reader(handle), [])
         return header[len(CURVE_COLUMNS) :]

@@ -9,6 +9,11 @@ ranks' processes; a signal that reaches rank 1 then waits on a collective rank 0
 it into the stop decision that every rank agrees on at the end of the step, so all ranks stop on
 the same step and save a resumable checkpoint. A second signal of the same kind while the first
 is being honoured falls back to the default behaviour (Ctrl-C twice: stop now).
+
+`frugal-train` installs one `StopSignals` as soon as its command line is accepted and hands it
+down to the run: a signal at any later moment — Hydra's start, building data or the model, fit —
+is noted, and the next check (between set-up phases, or the step loop) ends the run with
+`status: interrupted` and its record (`frugal.stop_record` before training).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ class StopSignals:
             return
         for signum in STOP_SIGNALS:
             current = signal.getsignal(signum)
-            if current is not self._handle:
+            if current != self._handle:  # a bound method is a new object at every access
                 self._previous.setdefault(signum, current)
                 signal.signal(signum, self._handle)
 

@@ -10,6 +10,10 @@ In order, so that the first problem found is the one a user can act on:
 4. what needs reading: a data file, a checkpoint, a distillation teacher (their own modules
    check them);
 5. last, the output directory: never another run's (`frugal.config.rundir`).
+Every size a user can set is weighed against what this machine can hold (`frugal.machine`)
+before anything is allocated: threads and processes here, a data source's arrays with the
+data (`frugal.data.sizes`), the model's footprint on the meta device with the model
+(`frugal.models.accounting.footprint`).
 Every problem raises `ConfigError` with one line (`frugal.config.errors`).
 """
 
@@ -19,8 +23,10 @@ import dataclasses
 import importlib.util
 import inspect
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -28,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError, create_model
 
 from frugal.budget.spec import BudgetSpec, ConfigError
+from frugal.budget.units import format_amount
 from frugal.config import schema
 from frugal.config.errors import bad, from_validation_error
 from frugal.config.rundir import check_output_dirs
@@ -37,6 +44,7 @@ from frugal.config.signatures import (
     model_names,
     signature_of,
 )
+from frugal.data import sizes
 from frugal.meters.energy.config import EnergyConfig
 from frugal.sweep import auto_size
 from frugal.sweep.envelope import envelope_of
@@ -53,6 +61,19 @@ PASSED_BY_FRUGAL = {
 }
 FILE_FORM = "a .npz with arrays x, y (optionally x_test, y_test) or a .csv of numbers"  # files.py
 GENERIC_DATA = ("synthetic", "files")  # sources whose shape is the user's: any model may fit
+# What a callbacks.<name> and a logger.<name> must build: (a class deriving from, accepted form)
+ENTRY_BASES = {
+    "callbacks": (
+        "lightning.pytorch.callbacks.callback.Callback",
+        "a Lightning Callback class, e.g. lightning.pytorch.callbacks.EarlyStopping",
+    ),
+    "logger": (
+        "lightning.pytorch.loggers.logger.Logger",
+        "a Lightning Logger class, e.g. lightning.pytorch.loggers.CSVLogger",
+    ),
+}
+CACHE_ENV = "FRUGAL_CACHE_DIR"  # conf/paths/default.yaml: where generated datasets are cached
+PROCESS_BYTES = 200 * 2**20  # the least a training process takes: Python with torch loaded
 
 
 @dataclass
@@ -98,7 +119,9 @@ def check_config(
         auto_size.check_search(node, checked.budget)
         return checked
     check_paths(node["paths"])
-    check_data(node["data"])
+    if on_this_machine:  # before the data: each process holds its own copy
+        check_processes(node["trainer"])
+    check_data(node["data"], processes_here(node["trainer"]))
     check_model(node["model"])
     check_target("optimizer", node["optimizer"], schema.OPTIMIZERS, schema.Partial)
     if node.get("scheduler"):  # {} (scheduler=constant) and null: no scheduler
@@ -194,9 +217,30 @@ def _group_form(prefix: str) -> str:
 
 def check_paths(node: Any) -> None:
     validated(schema.Paths, node, "paths")
+    check_dir_path("paths.cache_dir", node["cache_dir"])
 
 
-def check_data(node: Any) -> None:
+def check_dir_path(key: str, value: str) -> None:
+    """A directory frugal creates where missing (a cache) has no file standing in its way.
+    Checked, never created, here; one that cannot be written only goes without the cache."""
+    path = Path(value).expanduser()
+    env = CACHE_ENV if os.environ.get(CACHE_ENV) == value else None
+    source = f" (set by {env})" if env else ""
+    expected = f"{env} naming a directory, or unset" if env else "a directory path"
+    for part in (path, *path.parents):
+        try:
+            if not part.exists():
+                continue
+        except OSError as err:
+            raise bad(key, value, f"cannot be read{source} ({err.strerror})", expected) from None
+        if not part.is_dir():
+            where = "is a file" if part == path else f"lies under {part}, which is a file"
+            raise bad(key, value, where + source, expected)
+        return
+
+
+def check_data(node: Any, copies: int = 1) -> None:
+    """The data group; `copies`: processes on this machine that each hold the data."""
     if isinstance(node, dict) and "_target_" in node and "source" not in node:
         own = validated(schema.OwnData, node, "data")
         arguments = own.kwargs or {}
@@ -204,12 +248,19 @@ def check_data(node: Any) -> None:
         return
     validated(schema.Data, node, "data")
     check_target("data.source", node["source"], schema.SOURCES, schema.TargetNode)
+    source = node["source"]
     if data_task(node) == "files":  # a missing file or a FIFO: found before torch is imported
         from frugal.inputs import regular_file
 
         for name in ("path", "test_path"):
-            if node["source"].get(name) is not None:
-                regular_file(node["source"][name], f"data.source.{name}", FILE_FORM)
+            if source.get(name) is not None:
+                key = f"data.source.{name}"
+                path = regular_file(source[name], key, FILE_FORM)
+                sizes.check_file(path, key, source[name], copies)  # headers only
+    if data_task(node) == "synthetic":
+        sizes.check_synthetic(source, copies)
+    if data_task(node) == "mnist1d" and source.get("cache_dir") is not None:
+        check_dir_path("data.source.cache_dir", str(source["cache_dir"]))
     if data_task(node) == "mnist1d" and _dataset_args(node["source"]):
         from mnist1d.data import get_dataset_args  # its generator's arguments, only when set
 
@@ -224,6 +275,7 @@ def check_data(node: Any) -> None:
                     f"one of {_few(accepted)}",
                 )
             check_like(f"data.source.{name}", node["source"][name], defaults[name])
+        sizes.check_mnist1d(node["source"], copies)
 
 
 def check_like(key: str, value: Any, default: Any) -> None:
@@ -410,7 +462,30 @@ def check_entries(group: str, node: Any, known: dict[str, type[schema.TargetNode
             raise bad(
                 f"{group}.{name}", entry, "not a node to build", "null, or a node with _target_"
             )
+        target = entry["_target_"]
+        if isinstance(target, str) and target and target not in known:
+            check_kind(f"{group}.{name}", target, *ENTRY_BASES[group])
         check_target(f"{group}.{name}", entry, known, schema.TargetNode)
+
+
+def check_kind(prefix: str, target: str, base: str, expected: str) -> None:
+    """`target` is a class deriving from `base` (Lightning's Callback or Logger): Hydra would
+    call anything else, a function such as os.system included, with the node's keys."""
+    _target_signature(prefix, target)  # importable, else its own line
+    from hydra.utils import get_object
+
+    try:
+        found = get_object(target)
+    except Exception as err:  # the user's module may fail in any way while importing
+        raise bad(f"{prefix}._target_", target, f"cannot be imported ({err})", expected) from None
+    lineage = inspect.getmro(found) if inspect.isclass(found) else ()
+    if base not in {f"{cls.__module__}.{cls.__qualname__}" for cls in lineage}:
+        if inspect.isclass(found):
+            what = "a class"
+        else:
+            what = "a function" if callable(found) else f"a {type(found).__name__}"
+        wanted = f"Lightning {base.rpartition('.')[2]}"
+        raise bad(f"{prefix}._target_", target, f"{what}, not a {wanted} class", expected)
 
 
 def check_energy(node: dict[str, Any]) -> EnergyConfig:
@@ -499,6 +574,69 @@ def cross_check(
     check_devices(trainer)
     check_horizon(node)
     check_task(node)
+    check_structured_ranks(node)
+    if on_this_machine:
+        check_threads(node.get("threads"))
+
+
+def processes_here(trainer: Any) -> int:
+    """Training processes this machine runs (`trainer.devices`: one per device), each holding
+    its own data and model; 1 where the number is left to Lightning (auto, -1)."""
+    devices = trainer.get("devices") if isinstance(trainer, dict) else None
+    if isinstance(devices, list):
+        return max(len(devices), 1)
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices >= 1:
+        return devices
+    return 1
+
+
+def check_structured_ranks(node: dict[str, Any]) -> None:
+    """Structured pruning changes the model's shapes mid-run, which DDP cannot follow (its
+    callback refuses more than one process; found here, before any process starts)."""
+    target = (node.get("sparsity") or {}).get("_target_", "")
+    trainer = node["trainer"]
+    nodes = trainer.get("num_nodes") if isinstance(trainer.get("num_nodes"), int) else 1
+    ranks = processes_here(trainer) * max(nodes, 1)
+    if target.endswith("StructuredPruning") and ranks > 1:
+        raise bad(
+            "sparsity",
+            "structured",
+            f"prunes channels, which DDP cannot follow, and the run has {ranks} processes",
+            "one device (trainer.devices=1, trainer.num_nodes=1), or sparsity=gmp/rigl/set",
+        )
+
+
+def check_threads(threads: object) -> None:
+    """More torch threads than CPUs only slow a step down (and a million fail to start)."""
+    if not isinstance(threads, int) or isinstance(threads, bool):
+        return  # null: torch's own choice
+    from frugal.machine import usable_cpus
+
+    cpus = usable_cpus()
+    if threads > cpus:
+        raise bad(
+            "threads",
+            threads,
+            f"this process may use {cpus} CPU(s)",
+            f"a whole number of threads in [1, {cpus}], or null (torch's default)",
+        )
+
+
+def check_processes(trainer: dict[str, Any]) -> None:
+    """One training process per device, each at least a Python with torch loaded."""
+    from frugal.machine import available_memory_bytes
+
+    processes = processes_here(trainer)
+    available = available_memory_bytes()
+    most = max(available // PROCESS_BYTES, 1)
+    if processes > most:
+        raise bad(
+            "trainer.devices",
+            trainer.get("devices"),
+            f"{processes} processes need about {format_amount(processes * PROCESS_BYTES, 'B')}"
+            f", more than the {format_amount(available, 'B')} of memory available",
+            f"at most {most} devices on this machine",
+        )
 
 
 def check_energy_backend(energy: EnergyConfig) -> None:
@@ -633,21 +771,92 @@ def check_contents(cfg: DictConfig | Mapping[str, Any], node: dict[str, Any]) ->
 
         check_teacher(node["distill"], node["data"])
     backbone = None
+    samples = train_size(node, splits)
     if node["model"].get("_target_") is not None:
         from frugal.models.registry import build_model, check_model_config
 
         check_model_config(cfg.model)
         shape = shape or data_shape(node["data"])
         if shape is not None:  # the user's model, built once for the data: runs on zeros
+            check_model_memory(node, shape, samples)
             backbone = build_model(cfg.model, *shape)
     elif "_target_" not in node["data"]:
         shape = shape or data_shape(node["data"])
-        backbone = check_model_fits(node["model"], shape)
+        backbone = check_model_fits(node["model"], shape)  # a depth the input cannot take
+        if shape is not None:
+            check_model_memory(node, shape, samples)
     for key in ("ckpt_path", "init_from"):
         if node.get(key) and backbone is not None:
             check_checkpoint_fits(cfg, node, backbone, key)
     if shape is not None:
-        check_batches(node, train_size(node, splits))
+        check_batches(node, samples)
+
+
+def check_model_memory(
+    node: dict[str, Any], shape: tuple[tuple[int, ...], int], samples: int | None
+) -> None:
+    """The model, trained on batches of `data.batch_size` and served on batches of
+    `inference.serving_batch`, fits in the memory available: its footprint is measured on the
+    meta device. The line names the setting that made it too large: the batch where the
+    batch's activations outweigh the model, else the model argument set furthest above its
+    default (`registry.grown_setting`)."""
+    from frugal.machine import available_memory_bytes
+    from frugal.models import registry  # registers frugal's models
+
+    input_shape, classes = shape
+    size = registry.model_footprint(node["model"], input_shape, classes)
+    if size is None:
+        return
+    trainer, data = node["trainer"], node["data"]
+    model_setting = registry.grown_setting(node["model"])
+    demands = []  # (bytes, what for, the setting named)
+    if on_gpu(trainer):  # the host builds the weights; the rest lives on the device
+        demands.append((size.serving_bytes(0, 0) * processes_here(trainer), "hold", model_setting))
+    else:
+        states = optimizer_states(node["optimizer"])
+        batch = data["batch_size"] if samples is None else min(data["batch_size"], samples)
+        held = size.training_bytes(0, states)
+        per_batch = size.training_bytes(batch, states) - held
+        named = ("data.batch_size", data["batch_size"]) if per_batch > held else model_setting
+        demands.append(((held + per_batch) * processes_here(trainer), "train", named))
+        inference = node.get("inference") or {}
+        if inference.get("enabled", True):
+            serving = inference.get("serving_batch", 256)
+            held = size.serving_bytes(0, 0)
+            per_batch = size.serving_bytes(serving, math.prod(input_shape)) - held
+            named = ("inference.serving_batch", serving) if per_batch > held else model_setting
+            demands.append((held + per_batch, "serve", named))
+    available = available_memory_bytes()
+    for needed, purpose, (key, value) in demands:
+        if needed > available:
+            raise bad(
+                key,
+                value,
+                f"the model ({size.parameters:,} parameters) needs about "
+                f"{format_amount(needed, 'B')} to {purpose}, more than the "
+                f"{format_amount(available, 'B')} of memory available",
+                "a smaller model or batch, one this machine can hold",
+            )
+
+
+def optimizer_states(optimizer: dict[str, Any]) -> int:
+    """Tensors the optimizer keeps per weight: Adam's two moments, SGD's momentum."""
+    target = str(optimizer.get("_target_", ""))
+    if target.endswith("SGD"):
+        return 1 if optimizer.get("momentum") else 0
+    return 2  # Adam, AdamW, and any other: the common upper bound
+
+
+def on_gpu(trainer: dict[str, Any]) -> bool:
+    """Whether training runs on a CUDA GPU (auto picks one where present)."""
+    accelerator = trainer.get("accelerator")
+    if accelerator in ("gpu", "cuda"):
+        return True
+    if accelerator == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
 
 
 def check_checkpoint_fits(
@@ -751,11 +960,17 @@ def check_model_fits(model: dict[str, Any], shape: tuple | None) -> Any:
     import torch
 
     from frugal.models import create_model
+    from frugal.models.accounting import PROBE_DEPTH
 
     input_shape, classes = shape
+    kwargs = dict(model.get("kwargs") or {})
+    deep = isinstance(kwargs.get("depth"), int) and kwargs["depth"] > PROBE_DEPTH
+    if deep:  # one layer past the probe finds a depth the input cannot take, in no time
+        kwargs["depth"] = PROBE_DEPTH + 1
     try:
         with torch.device("meta"):
-            return create_model(model["name"], input_shape, classes, **(model.get("kwargs") or {}))
+            built = create_model(model["name"], input_shape, classes, **kwargs)
+            return None if deep else built  # not the configured model: nothing to compare
     except ValueError as err:
         raise bad(
             "model",

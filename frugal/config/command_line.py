@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from frugal.sweep.envelope import check_same, declared, envelope_of, read_envelo
 # Flags after which Hydra does not train: nothing to check (it prints, completes, or explains).
 NO_RUN_FLAGS = ("hydra_help", "cfg", "info", "shell_completion", "experimental_rerun")
 MAX_COMBINATIONS = 32  # a larger sweep is checked one element at a time around its first job
+MAX_INT_DIGITS = sys.get_int_max_str_digits()  # Python's limit on reading an int from text
 OVERRIDE_FORM = "key=value, with a value that has spaces or special characters quoted: key='a b'"
 
 
@@ -78,6 +81,7 @@ def check_command_line(argv: list[str], config_dir: str, config_name: str = "tra
             for job_num, combination in enumerate(sweep_combinations(name, overrides))
         ]
         check_envelope_sweeper(jobs[0][0])
+        check_launcher(jobs[0][0])
         job_dirs: dict[Path, int] = {}
         for job_num, (_, job_dir) in enumerate(jobs):
             if job_dir in job_dirs:  # hydra.sweep.subdir without ${hydra.job.num}
@@ -125,8 +129,13 @@ def check_dirs(cfg: DictConfig, output_dir: Path, key: str) -> None:
 
 
 def check_envelope_sweeper(cfg: DictConfig) -> None:
-    """A sweeper that allocates an envelope (hydra/sweeper=halving) needs one declared."""
+    """A sweeper that allocates an envelope (hydra/sweeper=halving) has settings it can run
+    with and an envelope declared."""
     sweeper = str(OmegaConf.select(cfg, "hydra.sweeper._target_", default="") or "")
+    if sweeper.endswith("HalvingSweeper"):
+        from frugal.sweep.halving import check_settings
+
+        check_settings(OmegaConf.to_container(cfg.hydra.sweeper, resolve=True))
     if sweeper.endswith("HalvingSweeper") and not declared(cfg.get("sweep_budget")):
         raise bad(
             "hydra/sweeper",
@@ -134,6 +143,28 @@ def check_envelope_sweeper(cfg: DictConfig) -> None:
             "allocates a sweep's budget envelope, and none is declared",
             "sweep_budget.<key>=<amount> as well, e.g. sweep_budget.energy=2kJ",
         )
+
+
+# Programs a launcher runs on this machine: SLURM's (submitit submits with sbatch, and refuses
+# to start without srun, which its job script runs).
+LAUNCHER_PROGRAMS = {"SlurmLauncher": ("srun", "sbatch")}
+
+
+def check_launcher(cfg: DictConfig) -> None:
+    """A launcher whose programs are missing here (hydra/launcher=slurm off a SLURM cluster)
+    is refused before the sweep writes anything."""
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    for launcher, programs in LAUNCHER_PROGRAMS.items():
+        missing = [program for program in programs if shutil.which(program) is None]
+        if target.endswith(launcher) and missing:
+            choices = OmegaConf.select(cfg, "hydra.runtime.choices", default=None) or {}
+            raise bad(
+                "hydra/launcher",
+                choices.get("hydra/launcher") or target.rpartition(".")[2],
+                f"needs {' and '.join(missing)}, not found on PATH (this is not a SLURM login "
+                "node)",
+                "a SLURM cluster's login node, or no hydra/launcher (jobs run here)",
+            )
 
 
 def continues_sweep(cfg: DictConfig) -> bool:
@@ -242,10 +273,14 @@ def parse_override(text: str) -> Override:
         if not override.key_or_group:
             raise bad(text, ..., "no key before '='", OVERRIDE_FORM)
         return override
-    except HydraException as err:
+    except (HydraException, ValueError) as err:  # ValueError: Python's 4,300-digit int limit
         key, _, value = text.partition("=")
         odd = next((c for c in text if not c.isascii() or not c.isprintable()), None)
-        if odd is not None:
+        digits = max((len(run) for run in re.findall(r"\d+", value)), default=0)
+        if isinstance(err, ValueError) and 0 < MAX_INT_DIGITS < digits:
+            problem = f"a number of {digits:,} digits"
+            expected = f"a number of at most {MAX_INT_DIGITS:,} digits (1e30 for a large one)"
+        elif odd is not None:
             problem = f"holds {odd!r} (U+{ord(odd):04X}), which Hydra's override syntax rejects"
             expected = "plain ASCII, or the value quoted: key='...'"
         else:

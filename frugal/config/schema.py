@@ -8,9 +8,10 @@ signature alone for any other target. Choice lists are read from the module that
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from frugal.budget.spec import SPENT_KEYS
 from frugal.config.signatures import constant_of
@@ -57,7 +58,17 @@ UNIT_FRACTION = "a fraction in (0, 1], e.g. 0.5"
 CLOSED_FRACTION = "a fraction in [0, 1]"
 SEED = "a whole number >= 0, e.g. 0"
 SEED_MAX = 2**32 - 1  # numpy and Lightning's seed_everything accept no larger seed
+MAX_WAIT_S = 7 * 86400  # a collective that waits longer has hung (timedelta overflows ~1e14 s)
 TEXT = "text"
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():  # '' is the working directory to Path: never what was meant
+        raise ValueError("empty (it would name the working directory)")
+    return text
+
+
+PathText = Annotated[str, AfterValidator(_not_blank)]  # a file or directory path, never blank
 
 
 # ---- top level -------------------------------------------------------------------------------
@@ -68,11 +79,13 @@ class TopLevel(Node):
     seed: int = key(
         0, "a whole number in [0, 4294967295] (numpy's range), e.g. 0", ge=0, le=SEED_MAX
     )
-    ckpt_path: str | None = key(None, "null or a checkpoint file, e.g. <run>/checkpoints/last.ckpt")
-    resume: str | None = key(
+    ckpt_path: PathText | None = key(
+        None, "null or a checkpoint file, e.g. <run>/checkpoints/last.ckpt"
+    )
+    resume: PathText | None = key(
         None, "null or a run directory to resume, e.g. outputs/train/runs/<run>"
     )
-    init_from: str | None = key(
+    init_from: PathText | None = key(
         None, "null or a checkpoint to start from, e.g. <run>/checkpoints/last.ckpt"
     )
     test_on: Literal["best", "last"] = key("best", "best or last")
@@ -84,7 +97,9 @@ class TopLevel(Node):
         "auto", spelled("frugal.callbacks.progress.MODES")
     )
     progress_refresh_rate: int = key(50, "a whole number of steps >= 0", ge=0)
-    collective_timeout_s: float = key(120, "a number of seconds > 0, e.g. 120", gt=0)
+    collective_timeout_s: float = key(
+        120, "a number of seconds in (0, 604800] (a week), e.g. 120", gt=0, le=MAX_WAIT_S
+    )
     debug: bool | None = key(None, "true, false or null")
     search: dict[str, Any] | None = key(None, "the search knobs of hparams_search")
     local: dict[str, Any] | None = key(None, "machine-specific settings (conf/local/default.yaml)")
@@ -161,10 +176,10 @@ class SizeSearch(Node):
 
 # ---- paths -----------------------------------------------------------------------------------
 class Paths(Node):
-    root_dir: str = key(..., "a directory path", min_length=1)
-    log_dir: str = key(..., "a directory path", min_length=1)
-    output_dir: str = key(..., "a directory path", min_length=1)
-    cache_dir: str = key(..., "a directory path", min_length=1)
+    root_dir: PathText = key(..., "a directory path", min_length=1)
+    log_dir: PathText = key(..., "a directory path", min_length=1)
+    output_dir: PathText = key(..., "a directory path", min_length=1)
+    cache_dir: PathText = key(..., "a directory path", min_length=1)
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -180,7 +195,7 @@ DIGITS_IMAGES = 1797  # scikit-learn's load_digits
 class Mnist1dSource(TargetNode):
     val_size: int = key(400, f"a whole number in [1, {MNIST1D_TRAIN - 1}]", ge=1, lt=MNIST1D_TRAIN)
     seed: int = key(0, SEED, ge=0)
-    cache_dir: str | None = key(None, "null or a directory path")
+    cache_dir: PathText | None = key(None, "null or a directory path")
 
 
 class DigitsSource(TargetNode):
@@ -204,8 +219,8 @@ class SyntheticSource(TargetNode):
 
 
 class FilesSource(TargetNode):
-    path: str = key(..., "the path of a .npz or .csv file", min_length=1)
-    test_path: str | None = key(None, "null or the path of a .npz or .csv file")
+    path: PathText = key(..., "the path of a .npz or .csv file", min_length=1)
+    test_path: PathText | None = key(None, "null or the path of a .npz or .csv file")
     val_size: int = key(0, "a whole number >= 0 (0: use val_fraction)", ge=0)
     val_fraction: float = key(0.1, OPEN_FRACTION, gt=0, lt=1)
     test_fraction: float = key(0.2, OPEN_FRACTION, gt=0, lt=1)
@@ -458,7 +473,7 @@ COMPRESSION = {
 class Distill(Node):
     """`distill=default`: knowledge distillation from a teacher checkpoint (frugal.distill)."""
 
-    teacher: str = key(
+    teacher: PathText = key(
         ...,
         "a checkpoint of a run on the same data, e.g. <run>/checkpoints/best.ckpt",
         min_length=1,
@@ -564,11 +579,21 @@ class Trainer(TargetNode):
             parts = max_time.split(":")
             if len(parts) != 4 or not all(p.isascii() and p.isdigit() for p in parts):
                 raise ValueError("not DD:HH:MM:SS")
+            amounts = dict(
+                zip(("days", "hours", "minutes", "seconds"), map(int, parts), strict=True)
+            )
         elif isinstance(max_time, dict):
             units = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds")
             unknown = [name for name in max_time if name not in units]
             if unknown or any(value < 0 for value in max_time.values()):
                 raise ValueError(f"not a duration (keys: {', '.join(units)}; amounts >= 0)")
+            amounts = max_time
+        else:
+            return max_time
+        try:
+            timedelta(**amounts)  # as Lightning's Timer builds it
+        except OverflowError:
+            raise ValueError("too long for a duration (at most 999999999 days)") from None
         return max_time
 
     @field_validator("strategy")
@@ -635,9 +660,14 @@ class FileLogger(TargetNode):  # CSVLogger and TensorBoardLogger
     prefix: str = key("", TEXT)
 
 
-LOGGERS = {
+LOGGERS = {  # frugal's: Lightning's, appending on resume (frugal.loggers), which replace them
+    "frugal.loggers.CSVLogger": FileLogger,
+    "frugal.loggers.TensorBoardLogger": FileLogger,
     "lightning.pytorch.loggers.CSVLogger": FileLogger,
     "lightning.pytorch.loggers.TensorBoardLogger": FileLogger,
 }
 # Loggers that need a package frugal does not import otherwise: (module, install hint)
-LOGGER_PACKAGES = {"lightning.pytorch.loggers.TensorBoardLogger": ("tensorboard", "tensorboard")}
+LOGGER_PACKAGES = {
+    "frugal.loggers.TensorBoardLogger": ("tensorboard", "tensorboard"),
+    "lightning.pytorch.loggers.TensorBoardLogger": ("tensorboard", "tensorboard"),
+}

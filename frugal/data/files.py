@@ -3,8 +3,10 @@
 Everything a file can get wrong is found before training starts and reported as one line naming
 `data.source.path` (or `test_path`): missing, not a regular file (FIFOs and devices are never
 opened), unsupported, empty, text where numbers belong, NaN or infinity, ragged rows, labels
-that are not the integers 0..K-1 with K >= 2, too few rows for the splits. A file is read once
-per process: `frugal.pipeline.validate` reads it to check it, `train` gets the same arrays.
+that are not the integers 0..K-1 with K >= 2, too few rows for the splits, an `.npz` member
+that is not a `.npy` array, arrays larger than the memory available (from the headers, before
+anything is loaded: `frugal.data.sizes`). A file is read once per process:
+`frugal.pipeline.validate` reads it to check it, `train` gets the same arrays.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from frugal.budget.spec import ConfigError
 from frugal.data.arrays import Splits, split_validation
+from frugal.data.sizes import check_file
 from frugal.inputs import first_line, regular_file, shown
 
 EXPECTED_FILE = "a .npz with arrays x, y (optionally x_test, y_test) or a .csv of numbers"
@@ -90,6 +93,7 @@ def read_table(value: object, key: str, label_column: str | int = -1) -> Table:
             f"{key}={shown(value)}: unsupported file type {suffix or '(no suffix)'!r}; "
             "expected a .npz or .csv file"
         )
+    check_file(path, key, value)  # headers and size only: nothing is allocated on their word
     info = path.stat()
     identity = (str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
     return _read_table(identity, suffix, key, shown(value), label_column)

@@ -4,6 +4,7 @@ locally by the `mnist1d` package, digits ships with scikit-learn, user data is r
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,6 +16,7 @@ import numpy as np
 from frugal.budget.spec import ConfigError
 from frugal.data.arrays import Splits, split_validation
 from frugal.data.files import files as files
+from frugal.data.sizes import check_mnist1d, check_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ def mnist1d(
                 f"{', '.join(sorted(vars(args)))}"
             )
         setattr(args, key, value)
+    check_mnist1d(vars(args))
     data = _cached(cache_dir, "mnist1d", vars(args), lambda: make_dataset(args))
     x_train, y_train, x_val, y_val = split_validation(data["x"], data["y"], val_size, seed)
     return Splits(x_train, y_train, x_val, y_val, data["x_test"], data["y_test"], 10, "mnist1d")
@@ -67,6 +70,7 @@ def synthetic(
     _whole("features", features, 1)
     _whole("num_classes", num_classes, 2)
     _whole("seed", seed, 0)
+    check_synthetic({"num_samples": num_samples, "features": features, "num_classes": num_classes})
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 2.0, size=(num_classes, features))
     y = rng.integers(0, num_classes, size=num_samples)
@@ -93,9 +97,15 @@ def _cached(cache_dir: str | None, name: str, args: dict, make) -> dict:
             return {k: arrays[k] for k in arrays.files}
     data = make()
     arrays = {k: np.asarray(v) for k, v in data.items() if k in ("x", "y", "x_test", "y_test")}
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)  # atomic: concurrent sweep jobs never read a half-written cache
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        tmp.replace(path)  # atomic: concurrent sweep jobs never read a half-written cache
+    except OSError as err:  # a cache is a saving, never a reason to fail: the config check
+        log.warning("%s arrays not cached at %s: %s", name, path, err)  # refuses a bad path
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        return arrays
     log.info("cached %s arrays at %s", name, path)
     return arrays

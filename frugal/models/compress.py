@@ -119,7 +119,7 @@ def source_spent(ckpt_path: str | Path) -> dict[str, float | None] | None:
     for name in (RESULT_FILE, "ledger.json"):
         try:
             spent = json.loads((run_dir / name).read_text()).get("spent")
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             continue
         if isinstance(spent, dict):
             return spent

@@ -170,3 +170,46 @@ def _check_logits(model: nn.Module, input_shape: tuple[int, ...], num_classes: i
             f"{where}: maps a batch of shape {batch} to {shape}; expected logits of shape "
             f"(2, {num_classes})"
         )
+
+
+# ---- the size estimate: what the configured model will hold, before it is built --------------
+def model_footprint(
+    model_cfg: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> Any:
+    """The `frugal.models.accounting.Footprint` of the model `model_cfg` describes for this data,
+    measured on the meta device (nothing allocated); None where the builder cannot run there
+    (the real build then reports what is wrong)."""
+    from frugal.models.accounting import footprint
+
+    cfg = _plain(model_cfg)
+    builder, _ = _builder(cfg)
+    shape, classes = tuple(int(n) for n in input_shape), int(num_classes)
+
+    def build(**overrides: Any) -> nn.Module:
+        return builder(input_shape=shape, num_classes=classes, **{**cfg["kwargs"], **overrides})
+
+    try:
+        return footprint(build, shape, cfg["kwargs"].get("depth"))
+    except Exception:  # the user's code, or an operation the meta device lacks
+        return None
+
+
+def grown_setting(model_cfg: Mapping[str, Any]) -> tuple[str, Any]:
+    """(key, value) of the size argument set furthest above the builder's default (e.g.
+    `model.kwargs.width_mult`, 100000), where a model too large for the machine is named;
+    the model itself where no argument grew (the data's shape made it large)."""
+    cfg = _plain(model_cfg)
+    builder, _ = _builder(cfg)
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        params = {}
+    best: tuple[float, str, Any] = (1.0, "model", model_name(cfg))
+    for key, value in cfg["kwargs"].items():
+        default = params[key].default if key in params else None
+        numbers = (value, default)
+        if all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+            ratio = value / default if default > 0 else float(value)
+            if ratio > best[0]:
+                best = (ratio, f"model.kwargs.{key}", value)
+    return best[1], best[2]

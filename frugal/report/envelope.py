@@ -4,9 +4,10 @@ successive-halving sweeper, ``halving.json``), as report.md's *Sweep envelope* s
 
 Every job of the multirun charges one shared envelope, counted as the sweep counts it
 (``frugal.sweep.envelope.charged``): its reservation while it is open (``running``, or
-``interrupted`` and not resumed yet; a job killed while running never says otherwise, so its
-reservation stays charged), else what it spent plus what its earlier attempts spent
-(``prior_spent``); a finished job that recorded no spending is charged its reservation.
+``interrupted`` or ``write_failed`` and not resumed yet; a job killed while running never
+says otherwise, so its reservation stays charged), else what it spent plus what its earlier
+attempts spent (``prior_spent``); a finished job that recorded no spending is charged its
+reservation.
 
 Both files are read like ``result.json`` (``collect.read_regular_file``: regular files only, at
 most 16 MiB, every value checked): a malformed ``envelope.json`` is left out with the reason, a
@@ -325,9 +326,9 @@ def envelope_section(
         return ""
     parts = [
         "## Sweep envelope\n\nEvery job of the sweep charges one shared envelope: its "
-        "reservation while it is open (running, or interrupted and not resumed yet; a job "
-        "killed while running keeps its reservation charged), then what it spent, with what "
-        "earlier attempts of it spent."
+        "reservation while it is open (running, or interrupted or write_failed and not resumed "
+        "yet; a job killed while running keeps its reservation charged), then what it spent, "
+        "with what earlier attempts of it spent."
     ]
     if plots and any(e.keys and e.jobs for e in envelopes):
         parts.append(f"![charges of the sweep's jobs against its envelope]({FILE_NAME})")
@@ -606,7 +607,7 @@ def plot_envelopes(envelopes: Sequence[Envelope], path: Path) -> None:
                     facecolor="white",
                     edgecolor="0.3",
                     hatch="////",
-                    label="reservation: job open (running, interrupted or killed)",
+                    label="reservation: job open (running, interrupted, write_failed or killed)",
                 )
             )
         plots._bottom_legend(fig, handles)

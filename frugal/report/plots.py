@@ -73,7 +73,7 @@ PAPER_STYLE = {
     "savefig.pad_inches": 0.05,
 }
 STATUS_MARKERS = {Status.COMPLETED: "o", Status.BUDGET_EXHAUSTED: "s"}
-OTHER_STATUS_MARKER = "X"  # diverged, interrupted, unenforceable: shown, never on a frontier
+OTHER_STATUS_MARKER = "X"  # diverged, interrupted, …, write_failed: never on a frontier
 MARKER_SIZE_PT2 = 36
 FRONT_SIZE_FACTOR = 1.7
 NUMBER_FONT_SIZE = 6.5

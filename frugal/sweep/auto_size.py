@@ -30,6 +30,7 @@ from typing import Any
 from frugal.attempts import kept_charge, left_behind, set_aside
 from frugal.budget.spec import CONFIG_KEY, BudgetSpec, ConfigError, as_budget
 from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, read_result, write_json_atomic
+from frugal.status import RESUMABLE_STATUSES
 from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
 
 log = logging.getLogger("frugal")
@@ -161,7 +162,7 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         candidate["set_aside"] = kept_charge(pilot_dir, pilot_allowance)
         candidates.append(candidate)
         previous = result
-        if result.get("status") == "interrupted":  # a signal: stop here; resume=<run> goes on
+        if result.get("status") in RESUMABLE_STATUSES:  # stopped: resume=<run> goes on
             return result, {}
 
     joint = _fit_across_sizes(candidates, metric)

@@ -14,6 +14,10 @@ never pass the envelope, whatever the launcher runs in parallel and whichever jo
 The lock is a POSIX record lock (`fcntl.lockf`), which NFS and other shared filesystems honour
 across nodes, on a file beside the ledger; the ledger itself is replaced atomically.
 
+Any number of launches of one sweep share its jobs: a job is claimed (its run directory's lock,
+`frugal.runs`) under the envelope's lock before it reserves anything; a job another live
+process holds is skipped, neither run nor charged twice (`SKIPPED`).
+
 A relaunched sweep (same envelope, same sweep directory) continues: a job that finished
 returns its recorded result without training again; a job that was killed resumes from its
 `last.ckpt` within its reservation, or, without one, starts again with what its first attempt
@@ -39,6 +43,9 @@ from frugal.attempts import set_aside
 from frugal.budget.spec import AMOUNT_KEYS, CONFIG_KEY, ConfigError, as_budget, parse_amount_for
 from frugal.budget.units import UnitError
 from frugal.record import LAST_CKPT, read_result, write_json_atomic
+from frugal.runs import open_nofollow, release, try_claim
+from frugal.runs.directory import refuse_links
+from frugal.status import FINAL_STATUSES
 from frugal.sweep.auto_size import continue_search, searched
 
 log = logging.getLogger("frugal")
@@ -52,8 +59,11 @@ SHARED = ("energy", "carbon", "compute", "data", "time")
 ENVELOPE_KEYS = tuple(AMOUNT_KEYS[key][0] for key in SHARED)
 RUNNING = "running"
 INTERRUPTED = "interrupted"
-# A job in any other status has ended for good: its spending is final.
-FINISHED = frozenset({"completed", "budget_exhausted", "refused", "diverged", "unenforceable"})
+# A job in any of these statuses has ended for good: its spending is final. Running, interrupted
+# and write_failed jobs (resumable: frugal.status.RESUMABLE_STATUSES) keep their reservation.
+FINISHED = frozenset(status.value for status in FINAL_STATUSES)
+# A job another launch of the sweep is running: what this launch returns for it instead
+SKIPPED = "skipped"
 
 
 # ---- the envelope a command line declares ----------------------------------------------------
@@ -105,7 +115,7 @@ def locked(sweep_dir: Path) -> Iterator[dict[str, Any]]:
     released. Not re-entrant: POSIX locks belong to the process, not the file handle."""
     sweep_dir = Path(sweep_dir)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    with open(sweep_dir / (ENVELOPE_FILE + LOCK_SUFFIX), "a+") as lock:
+    with open_nofollow(sweep_dir / (ENVELOPE_FILE + LOCK_SUFFIX), "a+") as lock:
         fcntl.lockf(lock, fcntl.LOCK_EX)
         try:
             book = {"state": read_envelope(sweep_dir)}
@@ -133,7 +143,9 @@ def open_sweep(
 ) -> bool:
     """Create `envelope.json`, or check that the one there declares the same envelope (a
     relaunch continues it). Returns True when an earlier launch is continued; raises
-    ConfigError when the directory holds another envelope's sweep."""
+    ConfigError when the directory holds another envelope's sweep (or a link where the
+    envelope's files go)."""
+    refuse_links("hydra.sweep.dir", Path(sweep_dir), (ENVELOPE_FILE, ENVELOPE_FILE + LOCK_SUFFIX))
     with locked(sweep_dir) as book:
         state = book["state"]
         if state is None:
@@ -215,7 +227,9 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
     """Enter the sweep's envelope before anything is built. Returns the configuration to run
     (its budget cut to this job's reservation; `ckpt_path` set when a killed attempt left a
     checkpoint) and, for a job that already finished in an earlier launch, its result (then
-    nothing is trained). A configuration without `sweep_budget` is returned as it is."""
+    nothing is trained); for a job another live launch is running, a result whose status is
+    `SKIPPED`. A configuration without `sweep_budget` is returned as it is. The job's directory
+    stays claimed by this process until `settle`."""
     envelope = envelope_of(cfg.get("sweep_budget"))
     if not any(value is not None for value in envelope.values()):
         return cfg, None
@@ -239,6 +253,9 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
             if previous is not None:
                 log.info("envelope: job %s finished in an earlier launch; not run again", job_id)
                 return cfg, previous
+        holder = try_claim(run_dir, "hydra.sweep.dir")
+        if holder is not None:
+            return cfg, _skipped(job_id, holder, run_dir)
         if job is None:
             job = _reserve(state, job_id, run_dir, own)
         else:
@@ -278,15 +295,26 @@ def settle(cfg: DictConfig, result: Mapping[str, Any]) -> None:
         return
     sweep_dir, job_id = where
     spent = result.get("spent") or {}
-    with locked(sweep_dir) as book:
-        state = book["state"]
-        if state is None or job_id not in state["jobs"]:
-            return
-        job = state["jobs"][job_id]
-        job["status"] = str(result.get("status"))
-        job["spent"] = {key: spent.get(key) for key in job["reserved"]}
-        job["metrics"] = dict(result.get("metrics") or {})
-        job["ended"] = _now()
+    try:
+        with locked(sweep_dir) as book:
+            state = book["state"]
+            if state is None or job_id not in state["jobs"]:
+                return
+            job = state["jobs"][job_id]
+            job["status"] = str(result.get("status"))
+            job["spent"] = {key: spent.get(key) for key in job["reserved"]}
+            job["metrics"] = dict(result.get("metrics") or {})
+            job["ended"] = _now()
+    finally:  # booked first: another launch then finds the job settled, not free to run
+        release(Path(str(cfg.paths.output_dir)).absolute())  # claimed by `join`
+
+
+def _skipped(job_id: str, holder: int, run_dir: Path) -> dict[str, Any]:
+    """What this launch returns for a job another launch runs (nothing booked, nothing run)."""
+    who = f"pid {holder}" if holder > 0 else "a process on another machine"
+    message = f"job {job_id} is being run by another launch of this sweep ({who}); skipped here"
+    log.warning("envelope: %s (%s)", message, run_dir)
+    return {"status": SKIPPED, "message": message, "metrics": {}, "spent": {}}
 
 
 def _reserve(

@@ -39,13 +39,15 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from frugal.budget.spec import AMOUNT_KEYS
-from frugal.status import FRONTIER_STATUSES, Status
+from frugal.budget.spec import AMOUNT_KEYS, ConfigError
+from frugal.status import FINAL_STATUSES as FINAL
+from frugal.status import FRONTIER_STATUSES
 
 DEFAULT_ETA = 3
 HALVING_FILE = "halving.json"
-# Statuses a run ends with for good; `interrupted` (and an envelope's `running`) is resumed.
-FINAL_STATUSES = frozenset(status.value for status in Status) - {Status.INTERRUPTED.value}
+# Statuses a run ends with for good; `interrupted`, `write_failed` (and an envelope's `running`)
+# are resumed.
+FINAL_STATUSES = frozenset(status.value for status in FINAL)
 # Statuses whose metrics may promote a trial: the run trained as planned.
 PROMOTABLE_STATUSES = frozenset(status.value for status in FRONTIER_STATUSES)
 SIGNIFICANT_DIGITS = 6  # of a budget on the command line (rounded down: never above the share)
@@ -75,6 +77,26 @@ def rung_offsets(sizes: Sequence[int]) -> list[int]:
         offsets.append(total)
         total += size
     return offsets
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """The sweeper's own settings (`hydra.sweeper.*`), checked on the command line before
+    anything is launched or written (and again when Hydra builds the sweeper). ConfigError."""
+    eta = settings.get("eta", DEFAULT_ETA)
+    if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
+        raise ConfigError(
+            f"hydra.sweeper.eta={eta!r}: not accepted; expected a whole number >= 2 (rung r+1 "
+            "keeps 1/eta of rung r's trials), e.g. 3"
+        )
+    warm_start = settings.get("warm_start", True)
+    if not isinstance(warm_start, bool):
+        raise ConfigError(f"hydra.sweeper.warm_start={warm_start!r}: expected true or false")
+    params = settings.get("params")
+    if params is not None and not isinstance(params, Mapping):
+        raise ConfigError(
+            f"hydra.sweeper.params={repr(params)[:60]}: not a group of keys; expected null or "
+            "{key: 'a,b,c'}, e.g. hydra.sweeper.params={optimizer.lr: '1e-3,3e-3'}"
+        )
 
 
 def _check_plan_args(n_configs: int, eta: int) -> None:

@@ -58,6 +58,8 @@ class HalvingSweeper(Sweeper):
         warm_start: bool = True,
     ) -> None:
         super().__init__()
+        settings = {"eta": eta, "params": params, "warm_start": warm_start}
+        halving.check_settings(settings)  # before the sweep writes anything
         self.eta = eta
         self.warm_start = warm_start
         self.params = dict(params or {})
