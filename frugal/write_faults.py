@@ -19,8 +19,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# ELOOP: a link planted in the run directory mid-run, refused by a no-follow open
 WRITE_ERRNOS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.EFBIG}
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.EIO,
+        errno.EFBIG,
+        errno.ELOOP,
+    }
 )
 _CHAIN_DEPTH = 8  # how far to follow __cause__ / __context__ for the OSError behind a wrapper
 _TEMPORARY = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.tmp$")  # tempfile.mkstemp's, frugal's names

@@ -324,7 +324,12 @@ class BudgetCallback(L.Callback):
         self._segment_start_step = trainer.global_step
         self._start_s = self._clock()
         self._started = True
-        self._book(trainer)  # agree on the starting totals (energy unknown on a dead meter)
+        # agree on the starting totals (energy unknown on a dead meter), and on a signal that
+        # arrived while fit was setting up: then the run stops before its first step
+        agreed_request = self._book(trainer, self._local_request(pl_module))
+        if agreed_request:
+            self._decide(trainer, agreed_request)
+            return
         enforced = {"energy_j", "carbon_g"} & set(self.spec.enforced())
         if self.energy_estimated and enforced and self._meter is not None:
             rank_zero_warn(

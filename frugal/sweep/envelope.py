@@ -102,7 +102,7 @@ def read_envelope(sweep_dir: Path) -> dict[str, Any] | None:
     is replaced atomically), or None when absent or not an envelope."""
     try:
         state = json.loads((Path(sweep_dir) / ENVELOPE_FILE).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: a hostile nesting
         return None
     ok = isinstance(state, dict) and state.get("version") == VERSION
     return state if ok and isinstance(state.get("jobs"), dict) else None
