@@ -33,8 +33,9 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
-from frugal.budget.spec import BudgetSpec, ConfigError
-from frugal.inputs import first_line, regular_file, shown
+from frugal.budget.spec import BudgetSpec
+from frugal.core.errors import ConfigError, bad, first_line, one_line, setting, shown
+from frugal.inputs import regular_file
 from frugal.models.registry import model_name
 from frugal.record import LAST_CKPT
 
@@ -57,7 +58,7 @@ def load_checkpoint(value: object, key: str = "ckpt_path") -> dict[str, Any]:
     path = regular_file(value, key, EXPECTED)
     info = path.stat()
     identity = (str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
-    return _load(identity, f"{key}={shown(value)}")
+    return _load(identity, setting(key, value))
 
 
 @functools.lru_cache(maxsize=2)
@@ -69,13 +70,18 @@ def _load(identity: tuple[str, int, int, int], where: str) -> dict[str, Any]:
     except pickle.UnpicklingError as err:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         what = f"a {found[1]} object" if found else "objects other than tensors and plain values"
-        raise ConfigError(
-            f"{where}: holds {what}, which loading would have to execute; expected tensors and "
-            f"plain values only, as in {EXPECTED}"
+        raise bad(
+            where,
+            ...,
+            f"holds {what}, which loading would have to execute",
+            f"tensors and plain values only, as in {EXPECTED}",
         ) from None
     except Exception as err:  # truncated, not a zip, a text file: torch raises many kinds
-        raise ConfigError(
-            f"{where}: not a readable PyTorch checkpoint ({first_line(err)}); expected {EXPECTED}"
+        raise bad(
+            where,
+            ...,
+            f"not a readable PyTorch checkpoint ({first_line(err)})",
+            EXPECTED,
         ) from None
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if (
@@ -83,14 +89,12 @@ def _load(identity: tuple[str, int, int, int], where: str) -> dict[str, Any]:
         or not state
         or not all(isinstance(k, str) and k.startswith("backbone.") for k in state)
     ):
-        raise ConfigError(
-            f"{where}: holds no frugal model weights (backbone.*); expected {EXPECTED}"
-        )
+        raise bad(where, ..., "holds no frugal model weights (backbone.*)", EXPECTED)
     callbacks = checkpoint.get("callbacks")
     if not isinstance(callbacks, dict) or not any(
         isinstance(v, dict) and "ledger" in v for v in callbacks.values()
     ):
-        raise ConfigError(f"{where}: holds no budget ledger; expected {EXPECTED}")
+        raise bad(where, ..., "holds no budget ledger", EXPECTED)
     return checkpoint
 
 
@@ -119,18 +123,22 @@ def check_shapes(state: dict[str, Any], cfg: DictConfig, key: str = "ckpt_path")
     found = _weight_shapes(checkpoint["state_dict"])
     if expected == found:
         return
-    where = f"{key}={shown(named)}"
+    where = setting(key, named)
     configured = describe_run(cfg)
     saved = saved_config(Path(str(named)).expanduser())
     trained = describe_run(saved) if saved is not None else None
     if trained is not None and trained != configured:
-        raise ConfigError(
-            f"{where}: trained as {trained}, configured {configured}; expected a checkpoint of "
-            f"the configured model and data (or {trained})"
+        raise bad(
+            where,
+            ...,
+            f"trained as {trained}, configured {configured}",
+            f"a checkpoint of the configured model and data (or {trained})",
         )
-    raise ConfigError(
-        f"{where}: its weights do not fit {configured} ({_difference(found, expected)}); "
-        "expected a checkpoint of the configured model and data"
+    raise bad(
+        where,
+        ...,
+        f"its weights do not fit {configured} ({_difference(found, expected)})",
+        "a checkpoint of the configured model and data",
     )
 
 
@@ -225,7 +233,7 @@ def resolve_resume(cfg: DictConfig) -> DictConfig:
     """
     search = search_run(cfg)
     if search is not None:  # a size search continues its own parts (frugal.sweep.auto_size)
-        where = f"resume={shown(cfg.resume)}"
+        where = setting("resume", cfg.resume)
         saved = saved_config(search / LAST_CKPT)
         assert saved is not None  # search_run checked it
         overrides = _overrides()
@@ -250,11 +258,13 @@ def resolve_resume(cfg: DictConfig) -> DictConfig:
                 if section not in overridden and section in saved:
                     cfg[section] = saved[section]
         return cfg
-    where = f"{key}={shown(value)}"
+    where = setting(key, value)
     if saved.get("compress"):
-        raise ConfigError(
-            f"{where}: that run fine-tuned a compressed model, which cannot be resumed; expected "
-            "a run trained without compress="
+        raise bad(
+            where,
+            ...,
+            "that run fine-tuned a compressed model, which cannot be resumed",
+            "a run trained without compress=",
         )
     _refuse_changes(overrides, cfg, saved, where)
     return _restored(cfg, saved, run, overrides)
@@ -328,9 +338,11 @@ def _checkpoint_named(cfg: Any) -> tuple[str, object, Path] | None:
     """(the key that named it, its value, the checkpoint file) for `resume=` or `ckpt_path=`."""
     resume, ckpt_path = cfg.get("resume"), cfg.get("ckpt_path")
     if resume and ckpt_path:
-        raise ConfigError(
-            f"resume={shown(resume)}: given together with ckpt_path={shown(ckpt_path)}; "
-            "expected one of them"
+        raise bad(
+            "resume",
+            resume,
+            f"given together with ckpt_path={shown(ckpt_path)}",
+            "one of them",
         )
     if not resume and not ckpt_path:
         return None
@@ -340,9 +352,11 @@ def _checkpoint_named(cfg: Any) -> tuple[str, object, Path] | None:
         return key, value, path
     last = path / LAST_CKPT
     if not last.is_file():
-        raise ConfigError(
-            f"{key}={shown(value)}: holds no {LAST_CKPT}; expected a run directory frugal-train "
-            "wrote, or a checkpoint file"
+        raise bad(
+            key,
+            value,
+            f"holds no {LAST_CKPT}",
+            "a run directory frugal-train wrote, or a checkpoint file",
         )
     return key, value, last
 
@@ -373,10 +387,11 @@ def _refuse_changes(
             continue
         for kept in keys:
             if not _same(kept, cfg, saved):
-                raise ConfigError(
-                    f"{override.input_line}: {where} resumes a run trained with "
-                    f"{kept}={_setting(saved, kept)}; expected no change to a resumed run's "
-                    f"{kept.split('.')[0]} (start a new run instead)"
+                raise bad(
+                    override.input_line,
+                    ...,
+                    f"{where} resumes a run trained with {kept}={_setting(saved, kept)}",
+                    f"no change to a resumed run's {kept.split('.')[0]} (start a new run instead)",
                 )
 
 
@@ -390,7 +405,7 @@ def _setting(cfg: DictConfig, key: str) -> str:
         text = json.dumps({k: v for k, v in plain.items() if v is not None}, default=str)
     else:
         text = "null" if value is None else str(value)
-    return shown(text if len(text) <= 80 else text[:77] + "...")
+    return one_line(text if len(text) <= 80 else text[:77] + "...")  # a phrase, not a value
 
 
 def _same(key: str, cfg: DictConfig, saved: DictConfig) -> bool:

@@ -28,9 +28,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from frugal.budget.spec import ConfigError
 from frugal.checkpoint import describe_run, load_checkpoint, load_weights, saved_config
-from frugal.inputs import shown
+from frugal.core.errors import ConfigError, bad, setting, shown
 from frugal.models.accounting import count_params, flop_per_sample
 from frugal.models.registry import build_model, model_name
 
@@ -78,27 +77,34 @@ def check_teacher(distill: Mapping[str, Any], data: Mapping[str, Any]) -> None:
     `distill.teacher`."""
     value = distill.get("teacher")
     load_checkpoint(value, KEY)
-    where = f"{KEY}={shown(value)}"
+    where = setting(KEY, value)
     saved = saved_config(Path(str(value)).expanduser())
     if saved is None or "model" not in saved or "data" not in saved:
-        raise ConfigError(
-            f"{where}: not in a run directory (no <run>/.hydra/config.yaml beside its "
-            f"checkpoints/), so its model and data are unknown; expected {EXPECTED}"
+        raise bad(
+            where,
+            ...,
+            "not in a run directory (no <run>/.hydra/config.yaml beside its checkpoints/), so its "
+            "model and data are unknown",
+            EXPECTED,
         )
     if saved.get("compress"):
-        raise ConfigError(
-            f"{where}: a model compressed with compress=, which cannot be rebuilt from its run's "
-            "config; expected a teacher trained without compress="
+        raise bad(
+            where,
+            ...,
+            "a model compressed with compress=, which cannot be rebuilt from its run's config",
+            "a teacher trained without compress=",
         )
     trained, configured = _identity(_data_of(saved)), _identity(dict(data))
     prefix = "data.source" if isinstance(data.get("source"), dict) else "data"
     difference = _first_difference(trained, configured, prefix)
     if difference is not None:
         key, was, now = difference
-        raise ConfigError(
-            f"{where}: the teacher ({describe_run(saved)}) was trained with {key}={_value(was)}, "
-            f"configured {key}={_value(now)}; expected a teacher trained on the configured data "
-            "and split"
+        raise bad(
+            where,
+            ...,
+            f"the teacher ({describe_run(saved)}) was trained with {key}={_value(was)}, "
+            f"configured {key}={_value(now)}",
+            "a teacher trained on the configured data and split",
         )
 
 
@@ -111,7 +117,7 @@ def build_teacher(
     value = distill["teacher"]
     saved = saved_config(Path(str(value)).expanduser())
     if saved is None:
-        raise ConfigError(f"{KEY}={shown(value)}: not in a run directory; expected {EXPECTED}")
+        raise bad(KEY, value, "not in a run directory", EXPECTED)
     holder = nn.Module()  # the checkpoint names its weights backbone.*, as a FrugalModule does
     holder.backbone = build_model(saved.model, input_shape, num_classes)
     teacher_cfg = copy.deepcopy(saved)
@@ -121,7 +127,7 @@ def build_teacher(
         load_weights(holder, teacher_cfg)
     except ConfigError as err:  # said of ckpt_path: say it of distill.teacher
         reason = str(err).partition(": ")[2]
-        raise ConfigError(f"{KEY}={shown(value)}: {reason}") from None
+        raise ConfigError(f"{setting(KEY, value)}: {reason}") from None
     teacher = holder.backbone
     teacher.requires_grad_(False)
     return teacher.eval()

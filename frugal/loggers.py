@@ -41,7 +41,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from typing_extensions import override
 
-from frugal.config.errors import bad
+from frugal.core.errors import bad
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ import os
 
 import psutil
 
-from frugal.budget.spec import ConfigError
-from frugal.budget.units import format_amount
-from frugal.config.errors import bad
+from frugal.core.errors import ConfigError, bad
+from frugal.core.units import format_amount
 
 
 def available_memory_bytes() -> int:

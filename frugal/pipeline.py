@@ -33,6 +33,7 @@ from frugal.callbacks.signals import StopSignals
 from frugal.checkpoint import check_fits, load_weights, resolve_resume
 from frugal.cluster import note_job, resume_requeued, trainer_plugins
 from frugal.config import Checked, check_config
+from frugal.core.status import Status
 from frugal.data.build import build_datamodule, describe_data
 from frugal.distill import build_distillation, distill_record
 from frugal.loggers import build_loggers
@@ -54,7 +55,6 @@ from frugal.record import (
 )
 from frugal.runs import claimed
 from frugal.runs.checkpoint_io import AtomicCheckpointIO
-from frugal.status import Status
 from frugal.stop_record import (
     BUILDING_DATA,
     BUILDING_MODEL,
@@ -190,11 +190,7 @@ def _train_claimed(
         # Lightning adds a bar of its own unless told there is none (log lines instead of one)
         enable_progress_bar=any(isinstance(c, BudgetProgressBar) for c in callbacks),
     )
-    meter = None
-    if trainer.local_rank == 0:  # one meter per node; the callback sums nodes
-        meter = energy_meter or build_energy_meter(
-            node_energy_config(checked.energy, trainer), local_rank=0
-        )
+    meter = build_meter(checked.energy, trainer, energy_meter)
     intensity, intensity_source = carbon_intensity(checked.energy)
     budget_cb = BudgetCallback(
         checked.budget,
@@ -509,6 +505,21 @@ def stop_meter(budget_cb: BudgetCallback, timeout_s: float = 30.0) -> None:
     stopper.join(timeout_s)
     if stopper.is_alive():
         log.warning("energy: the meter did not stop within %.0f s; left behind", timeout_s)
+
+
+def build_meter(
+    energy: EnergyConfig, trainer: L.Trainer, given: EnergyMeter | None
+) -> EnergyMeter | None:
+    """This rank's energy meter. The run's own energy (energy.scope=run) is metered by every
+    rank for its own processes, and ranks sum it; a machine-level figure (energy.scope=machine,
+    or codecarbon's estimate) once per node, by its local rank 0, and nodes sum it. A meter
+    handed in (`train(energy_meter=...)`) is local rank 0's."""
+    per_rank = energy.scope == "run" and energy.backend != "codecarbon" and given is None
+    if per_rank:
+        return build_energy_meter(energy, local_rank=trainer.local_rank)
+    if trainer.local_rank != 0:
+        return None
+    return given or build_energy_meter(node_energy_config(energy, trainer), local_rank=0)
 
 
 def node_energy_config(energy: EnergyConfig, trainer: L.Trainer) -> EnergyConfig:

@@ -9,10 +9,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from frugal.core.record import CURVE_FILE as CURVE_FILE  # re-exported: the run writes it
+from frugal.core.record import RESULT_FILE, check_written
 from frugal.runs.directory import write_atomic
 
-RESULT_FILE = "result.json"
-CURVE_FILE = "curve.csv"
 LAST_CKPT = Path("checkpoints") / "last.ckpt"  # where a run's last checkpoint is saved
 CURVE_COLUMNS = ("step", "samples", "compute_flop", "energy_j", "time_s")  # then val metrics
 
@@ -21,7 +21,9 @@ def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
     """Replace `path` as one step (`frugal.runs.write_atomic`): readers never see half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_finite(payload), indent=2, sort_keys=False) + "\n"
+    payload = _finite(payload)
+    check_written(path.name, payload)  # a record frugal-report would not read warns
+    text = json.dumps(payload, indent=2, sort_keys=False) + "\n"
     write_atomic(path, text.encode())
 
 

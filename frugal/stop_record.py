@@ -26,10 +26,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from frugal.budget.ledger import CUMULATIVE, LEDGER_FILE, read_sidecar
-from frugal.budget.spec import SPENT_KEYS, BudgetSpec, ConfigError
+from frugal.budget.spec import BudgetSpec
 from frugal.callbacks.signals import signal_name
+from frugal.core.errors import ConfigError
+from frugal.core.keys import SPENT_KEYS
+from frugal.core.status import FINAL_STATUSES, Status
 from frugal.record import RESULT_FILE, read_result, versions, write_json_atomic
-from frugal.status import FINAL_STATUSES, Status
 from frugal.write_faults import WriteFailed, writing
 
 # The set-up phases a signal is checked after, in order (named in the record's message).

@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from frugal.budget.plan import BUDGET_KEY, UNIT
-from frugal.budget.units import format_amount
+from frugal.core.keys import CONFIG_KEY, UNIT
+from frugal.core.units import format_amount, percent
 
 
 def print_summary(result: dict[str, Any], output_dir: Path) -> None:
@@ -21,12 +21,16 @@ def print_summary(result: dict[str, Any], output_dir: Path) -> None:
     for column in ("", "spent", "budget"):
         table.add_column(column, justify="right" if column else "left")
     for key, spent in result["spent"].items():
+        if key == "machine_energy_j":  # beside the run's own, never a budget
+            shown = "unknown" if spent is None else format_amount(spent, UNIT["energy_j"])
+            table.add_row("energy, whole machine", shown, "")
+            continue
         limit = result["budget"].get(key)
         shown = format_amount(spent, UNIT[key])
         if key == "energy_j" and spent is not None:
             shown += f" ({energy['method']}{'' if energy['measured'] else ', estimate'})"
         budget = "-" if limit is None else (format_amount(limit, UNIT[key]))
-        table.add_row(BUDGET_KEY[key], shown, budget)
+        table.add_row(CONFIG_KEY[key], shown, budget)
     compression = result.get("compression")
     if compression and compression.get("acc_after_compression") is not None:
         name = f"acc after {compression['method']}"
@@ -41,7 +45,3 @@ def print_summary(result: dict[str, Any], output_dir: Path) -> None:
     if compression:
         console.print(f"compressed from: {compression['source_run']}", soft_wrap=True)
     console.print(f"outputs: {output_dir}", soft_wrap=True)  # one line: a path to copy
-
-
-def percent(fraction: float) -> str:
-    return f"{100 * fraction:.2f} %"

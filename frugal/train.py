@@ -23,10 +23,10 @@ from omegaconf import DictConfig, ListConfig
 from frugal.callbacks.signals import StopSignals
 from frugal.cluster import requeue
 from frugal.config import ConfigError, check_command_line, help_text
-from frugal.config.errors import one_line
 from frugal.config.rundir import claim_resumed
+from frugal.core.errors import one_line
+from frugal.core.status import EXIT_BAD_INPUT, EXIT_OK, RESUMABLE_STATUSES, Status, exit_code
 from frugal.runs import release
-from frugal.status import EXIT_BAD_INPUT, EXIT_OK, RESUMABLE_STATUSES, Status, exit_code
 from frugal.sweep.envelope import SKIPPED
 from frugal.sweep.launch import open_envelope, with_sweep_dir
 from frugal.write_faults import write_failure

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-# Tiny, fast and quiet: synthetic data, a small MLP, no energy meter unless a test asks.
+# Tiny, fast and quiet: synthetic data, a small MLP, no energy meter and no inference
+# measurement unless a test asks (`energy.backend=...`, `inference.enabled=true`).
 TINY = [
     "data=synthetic",
     "model=mlp_tiny",
@@ -26,6 +32,7 @@ TINY = [
     "trainer.enable_progress_bar=false",
     "logger=none",
     "energy.backend=none",
+    "inference.enabled=false",
     "threads=1",
 ]
 
@@ -103,3 +110,116 @@ def wait_until(
             )
         assert time.monotonic() < deadline, f"{what or 'ready'}: not within {timeout_s} s"
         time.sleep(0.05)
+
+
+# ---- `frugal-train` in this process --------------------------------------------------------
+# A fresh interpreter costs 6-10 s (torch and Lightning imported again); a run in this process
+# costs only the run. Used wherever a separate process is not what is tested.
+
+
+@dataclass
+class Ran:
+    """What a command did: its exit status and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def said(self) -> str:
+        return f"{self.out[-3000:]}\n{self.err[-3000:]}"
+
+
+@contextlib.contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Leaves the process as it found it: what a `frugal-train` run changes in its process
+    (environment, working directory, `sys.argv`, `sys.path`, signal handlers, torch's thread
+    count, Hydra's global state and the logging handlers its job installs)."""
+    environ, cwd = dict(os.environ), os.getcwd()
+    argv, path = list(sys.argv), list(sys.path)
+    from frugal.callbacks.signals import STOP_SIGNALS
+
+    handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    root = logging.getLogger()
+    root_handlers, root_level = list(root.handlers), root.level
+    loggers = {
+        name: (logger.handlers[:], logger.level, logger.propagate, logger.disabled)
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    try:
+        yield
+    finally:
+        GlobalHydra.instance().clear()
+        for handler in root.handlers:
+            if handler not in root_handlers:
+                handler.close()
+        root.handlers[:] = root_handlers
+        root.setLevel(root_level)
+        for name, (kept, level, propagate, disabled) in loggers.items():
+            logger = logging.getLogger(name)
+            for handler in logger.handlers:
+                if handler not in kept:
+                    handler.close()
+            logger.handlers[:] = kept
+            logger.setLevel(level)
+            logger.propagate, logger.disabled = propagate, disabled
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        if torch is not None or "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads or 1)
+        sys.argv[:], sys.path[:] = argv, path
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(environ)
+        import frugal.train
+
+        frugal.train._signals = None
+
+
+def run_main(
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    program: str = "frugal.train",
+) -> Ran:
+    """`frugal-train argv` (or `frugal-report`: program="frugal.report.cli") run to its end in
+    this process, in `cwd`, with `env` added to the environment (`PYTHONPATH` also on
+    `sys.path`, as a new interpreter would have it); its output captured."""
+    import importlib
+
+    main = importlib.import_module(program).main
+    out, err = io.StringIO(), io.StringIO()
+    with process_state_kept():
+        if cwd is not None:
+            os.chdir(cwd)
+        os.environ.pop("FRUGAL_DEBUG", None)
+        os.environ.update(env or {})
+        added = [str(Path(f).resolve()) for f in (env or {}).get("PYTHONPATH", "").split(":") if f]
+        sys.path[:0] = added
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                returned = main(list(argv))
+                code = int(returned or 0)
+            except SystemExit as end:  # sys.exit(text) prints it and exits 1, as Python does
+                code = end.code if isinstance(end.code, int) else int(end.code is not None)
+                if isinstance(end.code, str):
+                    print(end.code, file=err)
+        _forget_modules_under(added)  # another test may import its own module of that name
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def _forget_modules_under(folders: list[str]) -> None:
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None) or ""
+        if any(where.startswith(folder + os.sep) for folder in folders):
+            del sys.modules[name]
+
+
+@pytest.fixture
+def frugal_train() -> Callable[..., Ran]:
+    """`run_main`: `frugal-train <argv>` in this process (see there)."""
+    return run_main

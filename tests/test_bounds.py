@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import resource
 import sys
 import time
 import zipfile
@@ -22,7 +23,7 @@ import frugal.data.sizes
 import frugal.machine
 import frugal.train
 from frugal.budget.ledger import read_sidecar
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError
 from frugal.data.sources import _cached, synthetic
 from frugal.models import create_model
 from frugal.models.accounting import PROBE_DEPTH, footprint
@@ -68,17 +69,18 @@ def refused(argv: list[str], key: str, monkeypatch, capsys, tmp_path: Path) -> s
         ("trainer=ddp trainer.devices=100000", "trainer.devices"),
     ],
 )
-def test_a_size_the_machine_cannot_hold_is_refused_in_under_a_second(
+def test_a_size_the_machine_cannot_hold_is_refused_before_allocating(
     case, key, monkeypatch, capsys, tmp_path
 ):
     warm_up(monkeypatch, tmp_path)
     argv = [f"hydra.run.dir={tmp_path / 'run'}", *QUICK, *case.split(" ")]
-    timings = []
-    for _ in range(2):  # the faster of two: other work on a shared machine is not timed
-        code, err, seconds = check_only(argv, monkeypatch, capsys)
-        assert code == 2 and key in err and ("memory available" in err or "CPU" in err), err
-        timings.append(seconds)
-    assert min(timings) < 1.0, timings  # ~0.2 s: shapes on the meta device, no allocation
+    peak_before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, err, _ = check_only(argv, monkeypatch, capsys)
+    assert code == 2 and key in err and ("memory available" in err or "CPU" in err), err
+    # shapes on the meta device: the refused size was never allocated (its timing, about
+    # 0.2 s here, is not asserted: a shared machine's load is not the product's)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before_kib
+    assert grown_kib < 256 * 1024, grown_kib
 
 
 def warm_up(monkeypatch, tmp_path: Path) -> None:

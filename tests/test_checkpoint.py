@@ -16,7 +16,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from frugal.budget.spec import ConfigError
 from frugal.checkpoint import (
     check_fits,
     load_checkpoint,
@@ -25,6 +24,7 @@ from frugal.checkpoint import (
     resume_argv,
     run_dir_of,
 )
+from frugal.core.errors import ConfigError
 from frugal.models.registry import build_model
 from frugal.module import FrugalModule
 from frugal.pipeline import train, validate
@@ -93,7 +93,7 @@ def test_a_crafted_checkpoint_runs_no_code(tmp_path, trained, mode):
     cfg = compose_run(tmp_path / "out", *overrides, *([mode] if mode != "resume" else []))
     with pytest.raises(ConfigError) as err:
         train(cfg)
-    assert re.match(rf"ckpt_path={re.escape(str(path))}: holds a [\w.]*open object", str(err.value))
+    assert re.match(rf"ckpt_path={re.escape(repr(str(path)))}: holds a [\w.]*open", str(err.value))
     assert not marker.exists() and not (tmp_path / "out" / "checkpoints").exists()
 
 
@@ -173,7 +173,7 @@ def test_a_bad_checkpoint_is_one_line(tmp_path, trained, make, fragment):
     with pytest.raises(ConfigError) as err:
         validate(resolve_resume(cfg))
     message = str(err.value)
-    assert message.startswith(f"ckpt_path={path}: ") and fragment in message, message
+    assert message.startswith(f"ckpt_path={str(path)!r}: ") and fragment in message, message
     assert "; expected " in message and "\n" not in message
 
 
@@ -198,7 +198,7 @@ def test_compress_names_the_model_the_checkpoint_was_trained_as(tmp_path, traine
     with pytest.raises(ConfigError) as err:
         train(cfg)
     assert str(err.value).startswith(
-        f"ckpt_path={ckpt}: trained as model=mlp data=synthetic, configured model=cnn_tiny "
+        f"ckpt_path={str(ckpt)!r}: trained as model=mlp data=synthetic, configured model=cnn_tiny "
         "data=synthetic; expected"
     )
 
@@ -373,7 +373,7 @@ FRESH = ["data=synthetic", "model=mlp"]
 @pytest.mark.parametrize(
     ("overrides", "says"),
     [
-        ([*FRESH, "init_from={tmp}/missing.ckpt"], "missing.ckpt: no such file"),
+        ([*FRESH, "init_from={tmp}/missing.ckpt"], "missing.ckpt': no such file"),
         ([*FRESH, "init_from={ckpt}", "model=cnn_tiny"], "trained as model=mlp"),
         (["init_from={ckpt}", "ckpt_path={ckpt}"], "a resumed run takes its own"),
         (["init_from={ckpt}", "compress=svd", "ckpt_path={ckpt}"], "compress takes its own"),

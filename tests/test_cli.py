@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_trained
+from conftest import run_main, run_trained
 
 import frugal.train
-from frugal.budget.spec import ConfigError
 from frugal.config import check_command_line
+from frugal.core.errors import ConfigError
 from frugal.train import CONF_DIR
 
 TINY = [
@@ -98,9 +98,9 @@ def test_a_subprocess_answers_bad_input_fast_without_a_traceback(tmp_path):
 
 
 def test_hydra_flags_and_settings_still_work(tmp_path):
-    done = run_trained("--cfg", "job", "model=mlp", "seed=3", cwd=tmp_path, timeout_s=60)
-    assert done.returncode == 0, done.stderr
-    assert "name: mlp" in done.stdout and "seed: 3" in done.stdout
+    done = run_main(["--cfg", "job", "model=mlp", "seed=3"], cwd=tmp_path)
+    assert done.code == 0, done.err
+    assert "name: mlp" in done.out and "seed: 3" in done.out
     for argv in (
         ["hydra.job.chdir=false", "hydra/job_logging=disabled"],
         ["hydra.output_subdir=null", f"hydra.run.dir={tmp_path / 'x'}"],
@@ -109,9 +109,10 @@ def test_hydra_flags_and_settings_still_work(tmp_path):
 
 
 def test_refused_run_exits_4_with_one_line_and_a_result(tmp_path):
-    done = frugal_train(tmp_path, "model=cnn", "budget.params=1000", "budget.plan=refuse")
-    assert done.returncode == 4, done.stderr[-2000:]
-    assert "refused" in done.stderr and "budget.params is 1000" in done.stderr
+    argv = [f"hydra.run.dir={tmp_path}", *TINY, "model=cnn", "budget.params=1000"]
+    done = run_main([*argv, "budget.plan=refuse"], cwd=tmp_path)
+    assert done.code == 4, done.said
+    assert "refused" in done.err and "budget.params is 1000" in done.err
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "refused" and result["steps"] == 0
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_main
 
 import frugal.train
 
@@ -395,11 +396,11 @@ def argv_of(case: str, run: Path, files: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real, tiny run: the directory every bad input is pointed at."""
+    """One real, tiny run (`frugal-train`, in this process): the directory every bad input is
+    pointed at."""
     run = tmp_path_factory.mktemp("corpus") / "run"
-    cmd = [sys.executable, "-m", "frugal.train", f"hydra.run.dir={run}", *TINY]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=run.parent)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_main([f"hydra.run.dir={run}", *TINY], cwd=run.parent)
+    assert done.code == 0, done.said
     for name in ("result.json", "checkpoints/last.ckpt", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
     return run
@@ -511,9 +512,8 @@ def test_as_a_user_runs_it(case, key, earlier_run, files, tmp_path):
 
 def test_a_new_run_into_an_earlier_runs_directory_is_refused(earlier_run, tmp_path):
     before = snapshot(earlier_run)
-    cmd = [sys.executable, "-m", "frugal.train", f"hydra.run.dir={earlier_run}", *TINY]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    done = run_main([f"hydra.run.dir={earlier_run}", *TINY], cwd=tmp_path)
+    lines = done.err.strip().splitlines()
+    assert done.code == 2 and len(lines) == 1, done.err
     assert "hydra.run.dir" in lines[0] and "another run's outputs" in lines[0]
     assert snapshot(earlier_run) == before

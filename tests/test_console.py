@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from frugal.budget.spec import ConfigError
 from frugal.callbacks.progress import BudgetProgressBar, ProgressLog, progress_callback
+from frugal.core.errors import ConfigError
 
 
 def test_auto_draws_a_bar_only_on_a_terminal(monkeypatch):

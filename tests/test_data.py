@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import compose_cfg
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError
 from frugal.data import files as files_module
 from frugal.data.build import build_datamodule, check_source, describe_data
 from frugal.data.sources import files, synthetic
@@ -113,7 +113,7 @@ def test_a_bad_file_is_one_line_naming_the_path(tmp_path, make, fragment):
     with pytest.raises(ConfigError) as err:
         files(path)
     message = str(err.value)
-    assert message.startswith(f"data.source.path={path}: "), message
+    assert message.startswith(f"data.source.path={str(path)!r}: "), message
     assert fragment in message and "; expected " in message and "\n" not in message
 
 
@@ -140,8 +140,8 @@ def test_a_link_to_a_good_file_is_read(tmp_path):
         ({"val_size": -1}, "data.source.val_size=-1: expected a whole number >= 0"),
         ({"val_size": 100}, "30 rows cannot hold 6 test, 100 validation and training rows"),
         ({"label_column": 9}, "data.source.label_column=9: the file has 3 columns"),
-        ({"label_column": "species"}, "data.source.label_column=species: no such column"),
-        ({"standardize": "yes"}, "data.source.standardize=yes: expected true or false"),
+        ({"label_column": "species"}, "data.source.label_column='species': no such column"),
+        ({"standardize": "yes"}, "data.source.standardize='yes': expected true or false"),
     ],
 )
 def test_bad_split_options_are_one_line(tmp_path, option, message):
@@ -256,9 +256,9 @@ def test_a_file_is_read_once_for_checking_and_training(tmp_path):
         (["data=files"], r"^data.source.path=\?\?\?: not set"),
         (["+data.source.bogus=1"], r"^data.source.bogus=1: not an argument of .*synthetic"),
         (["data.source.num_classes=1"], r"^data.source.num_classes=1: expected a whole number"),
-        (["+data._target_=mypkg.Data"], r"^data._target_=mypkg.Data: a built-in dataset"),
+        (["+data._target_=mypkg.Data"], r"^data._target_='mypkg.Data': a built-in dataset"),
         (["data=own"], r"^data._target_=\?\?\?: not set"),
-        (["data=own", "data._target_=nosuch.Data"], r"^data._target_=nosuch.Data: cannot import"),
+        (["data=own", "data._target_=nosuch.Data"], r"^data._target_='nosuch.Data': cannot import"),
         (["data=own", "data._target_=torch.nn.Linear"], r"is not a LightningDataModule"),
     ],
 )

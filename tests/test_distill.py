@@ -14,7 +14,7 @@ from conftest import compose_cfg, run_trained
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError
 from frugal.distill import build_teacher, kd_loss
 from frugal.pipeline import train, validate
 
@@ -130,7 +130,7 @@ def test_missing_teacher_exits_2_with_one_line(tmp_path):
     done = run_trained(*overrides, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout_s=120)
     assert done.returncode == 2, done.stderr
     assert (
-        done.stderr == f"frugal-train: distill.teacher={missing}: no such file; expected "
+        done.stderr == f"frugal-train: distill.teacher={str(missing)!r}: no such file; expected "
         "a checkpoint frugal-train wrote, e.g. <run>/checkpoints/last.ckpt\n"
     )
     assert not (tmp_path / "run").exists()
@@ -148,8 +148,8 @@ def test_teacher_of_other_data_is_refused(tmp_path, teacher):
     with pytest.raises(ConfigError) as err:
         validate(cfg)
     assert str(err.value).startswith(
-        f"distill.teacher={teacher}: the teacher (model=mlp data=synthetic) was trained with "
-        "data.source.seed=0, configured data.source.seed=1; expected"
+        f"distill.teacher={str(teacher)!r}: the teacher (model=mlp data=synthetic) was trained "
+        "with data.source.seed=0, configured data.source.seed=1; expected"
     )
 
 

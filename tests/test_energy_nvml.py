@@ -107,7 +107,7 @@ def test_gpu_without_counter_is_polled_and_extrapolated(nvml: StubNvml) -> None:
 
 def test_auto_sums_rapl_and_nvml(nvml: StubNvml, tmp_path: Path) -> None:
     write_zone(tmp_path, "intel-rapl:0", "package-0", 0)
-    cfg = EnergyConfig(rapl_root=str(tmp_path), gpu_indices=[0], measure_power_secs=3600)
+    cfg = EnergyConfig(rapl_root=str(tmp_path), gpu_indices=[0], scope="machine")
     meter = build_energy_meter(cfg)
     assert meter is not None
     meter.start()
@@ -115,19 +115,25 @@ def test_auto_sums_rapl_and_nvml(nvml: StubNvml, tmp_path: Path) -> None:
     set_energy(tmp_path, "intel-rapl:0", 7_000_000)
     nvml.gpus[0].energy_mj += 3_000
     meter.stop()
-    assert meter.read_j() == pytest.approx(10.0)
-    assert [b["name"] for b in meter.describe()["backends"]] == ["rapl", "nvml"]
+    assert meter.read_j() == pytest.approx(10.0)  # the machine's figure, read at stop
+    assert [b["method"] for b in meter.describe()["backends"]] == [
+        "rapl×cpu-share",
+        "nvml×gpu-share",
+    ]
 
 
-def test_auto_on_other_local_ranks_leaves_rapl_to_rank_zero(nvml: StubNvml, tmp_path: Path) -> None:
+def test_auto_on_every_local_rank_charges_its_own_share(nvml: StubNvml, tmp_path: Path) -> None:
     write_zone(tmp_path, "intel-rapl:0", "package-0", 0)
     cfg = EnergyConfig(rapl_root=str(tmp_path), gpu_indices=[0])
     meter = build_energy_meter(cfg, local_rank=1)
     assert meter is not None
     meter.start()
-    assert meter.method == "nvml"
+    assert meter.method == "rapl×cpu-share+nvml×gpu-share"  # its own processes' share of each
+    set_energy(tmp_path, "intel-rapl:0", 5_000_000)
     meter.stop()
-    assert "RAPL left to local rank 0" in meter.describe()["note"]
+    run_j, machine_j = meter.read_j(), meter.read_machine_j()
+    assert machine_j == pytest.approx(5.0)
+    assert run_j is not None and 0.0 <= run_j <= machine_j
 
 
 def test_default_gpu_is_this_ranks_cuda_device(monkeypatch: pytest.MonkeyPatch) -> None:

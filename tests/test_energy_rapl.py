@@ -52,7 +52,8 @@ def test_rapl_meter_is_a_per_step_counter(tmp_path: Path) -> None:
     assert meter.read_j() == pytest.approx(3.0)  # read at the call, no poller needed
     meter.stop()
     info = meter.describe()
-    assert info["precision"] == "per-step counter" and info["uncertainty"] == 0.05
+    # the counter's 5 %, plus 5 % for the run's share of it (/proc/stat ticks)
+    assert info["precision"] == "per-step counter" and info["uncertainty"] == pytest.approx(0.1)
 
 
 def test_wraps_through_max_energy_range(tmp_path: Path) -> None:
@@ -138,8 +139,8 @@ def test_unreadable_counter_falls_to_next_backend(
     assert meter is not None
     assert "cannot read" in caplog.text and "trying the next backend" in caplog.text
     meter.start()
-    try:
-        assert meter.method == "nvml"
+    try:  # the CPU side falls to the power model; the GPU is charged its share of NVML
+        assert meter.method == "model:cpu-time+rss+nvml×gpu-share"
         assert "RAPL: cannot read" in meter.describe()["note"]
     finally:
         meter.stop()

@@ -84,7 +84,7 @@ def scripted_j(script: ScriptedRapl) -> float:
     return sum(script.per_step_uj[zone] for zone in COUNTED) * script.steps / 1e6
 
 
-def test_auto_without_counters_falls_back_to_codecarbons_estimate(run_train, tmp_path):
+def test_auto_without_counters_is_the_power_model_of_the_runs_processes(run_train, tmp_path):
     # No RAPL tree and no GPU, as on this machine (forced, so the test means the same anywhere).
     result, _ = run_train(
         "energy.backend=auto",
@@ -97,13 +97,16 @@ def test_auto_without_counters_falls_back_to_codecarbons_estimate(run_train, tmp
     assert result["spent"] == on_disk["spent"]  # what train() returns is what it wrote
     assert on_disk["status"] == "completed"
     energy = on_disk["energy"]
-    assert energy["method"].startswith("codecarbon:")
-    assert energy["method"] != "codecarbon:unknown"
-    assert energy["measured"] is False
+    assert energy["method"] == "model:cpu-time+rss"
+    assert energy["measured"] is False and energy["uncertainty"] == pytest.approx(0.4)
+    assert energy["poll_interval_s"] is None  # read on every step, no sampling thread
+    assert energy["backends"][0]["cpu_watts_per_core"] > 0  # the model's parameters, stated
     assert "RAPL" in energy.get("note", "")  # says why no counter was used
     spent_j = on_disk["spent"]["energy_j"]
     assert isinstance(spent_j, float) and math.isfinite(spent_j) and spent_j > 0
     assert on_disk["spent"]["carbon_g"] > 0  # derived from the estimate, never a silent 0
+    # the whole machine's figure beside it: at least the run's own
+    assert on_disk["spent"]["machine_energy_j"] >= spent_j
 
 
 def test_auto_with_rapl_counters_reports_exactly_the_scripted_joules(
@@ -111,6 +114,7 @@ def test_auto_with_rapl_counters_reports_exactly_the_scripted_joules(
 ):
     result, objects = run_train(
         "energy.backend=auto",
+        "energy.scope=machine",  # the counter itself: the run's share is tested apart
         f"energy.rapl_root={scripted_rapl.root}",
         "energy.gpu_indices=[]",
         PARKED_POLLER,
@@ -124,7 +128,10 @@ def test_auto_with_rapl_counters_reports_exactly_the_scripted_joules(
     assert on_disk["energy"]["measured"] is True
     assert on_disk["energy"]["switches"] == []  # RAPL from the first step to the last
     assert on_disk["energy"]["estimate_margin"] == 0.0
-    assert on_disk["energy"]["backends"][0]["zones"] == ["package-0", "package-0/dram"]
+    assert on_disk["energy"]["backends"][0]["sources"][0]["zones"] == [
+        "package-0",
+        "package-0/dram",
+    ]
 
     assert scripted_rapl.steps == 12 == on_disk["steps"]
     assert scripted_rapl.wraps["intel-rapl:0"] >= 1  # 9 J + 12 × 0.7 J passes 10 J
@@ -142,6 +149,7 @@ def test_energy_budget_with_rapl_stops_on_the_step_the_joules_run_out(
     # checkpoint (about a step) still fit in 25.5 J. An estimate would stop 10 % short.
     result, _ = run_train(
         "energy.backend=auto",
+        "energy.scope=machine",  # the counter itself: the run's share is tested apart
         f"energy.rapl_root={scripted_rapl.root}",
         "energy.gpu_indices=[]",
         PARKED_POLLER,
@@ -192,6 +200,7 @@ def test_energy_of_a_validation_after_the_last_step_is_booked(
     )
     result, objects = run_train(
         "energy.backend=auto",
+        "energy.scope=machine",  # the counter itself: the run's share is tested apart
         f"energy.rapl_root={scripted_rapl.root}",
         "energy.gpu_indices=[]",
         PARKED_POLLER,
@@ -203,3 +212,21 @@ def test_energy_of_a_validation_after_the_last_step_is_booked(
     total_j = scripted_j(scripted_rapl) + 5.0 * validation.validations  # 24 + 10 J
     assert objects["budget"].energy_meter.read_j() == pytest.approx(total_j, abs=1e-9)
     assert result["spent"]["energy_j"] == pytest.approx(total_j, abs=1e-9)  # got 29 J
+
+
+def test_with_rapl_the_run_is_charged_its_share_and_the_machine_figure_stands_beside(
+    run_train, tmp_path, scripted_rapl
+):
+    result, _ = run_train(
+        "energy.backend=auto",
+        f"energy.rapl_root={scripted_rapl.root}",
+        "energy.gpu_indices=[]",
+        PARKED_POLLER,
+        "trainer.max_steps=12",
+        out=tmp_path / "run",
+    )
+    assert result["energy"]["method"] == "rapl×cpu-share"
+    assert result["energy"]["poll_interval_s"] is None
+    machine_j = result["spent"]["machine_energy_j"]
+    assert machine_j == pytest.approx(scripted_j(scripted_rapl), abs=1e-9)  # the counter's
+    assert 0.0 < result["spent"]["energy_j"] <= machine_j  # this process's share of it

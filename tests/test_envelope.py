@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import spawn_train, wait_until
+from conftest import run_main, spawn_train, wait_until
 
 from frugal.sweep.envelope import (
     ENVELOPE_FILE,
@@ -83,10 +83,10 @@ def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_pat
     assert killed["jobs"]["1"]["status"] == "running"  # its reservation stays charged
     finished_before = (sweep_dir / "0" / "result.json").stat().st_mtime_ns
 
-    again = spawn_train(*args, cwd=tmp_path)
-    out, _ = again.communicate(timeout=300)
-    assert again.returncode == 0, out[-2000:]
-    assert "sweep envelope continued" in out
+    # relaunched (in this process: what is tested is the envelope, not the process)
+    again = run_main(args, cwd=tmp_path)
+    assert again.code == 0, again.said
+    assert "sweep envelope continued" in again.out + again.err
     state = read_envelope(sweep_dir)
     assert sorted(state["jobs"]) == ["0", "1", "2"]
     assert (sweep_dir / "0" / "result.json").stat().st_mtime_ns == finished_before  # not rerun
@@ -101,9 +101,8 @@ def test_a_sweep_holds_its_envelope_and_a_killed_one_continues_within_it(tmp_pat
     assert spent <= ENVELOPE_FLOP
     assert total_charged(state)["compute_flop"] <= ENVELOPE_FLOP
     # relaunched once more, it has nothing left to do
-    third = spawn_train(*args, cwd=tmp_path)
-    out, _ = third.communicate(timeout=120)
-    assert third.returncode == 0 and out.count("not run again") == 3, out[-2000:]
+    third = run_main(args, cwd=tmp_path)
+    assert third.code == 0 and (third.out + third.err).count("not run again") == 3, third.said
     assert (sweep_dir / ENVELOPE_FILE).is_file()
 
 

@@ -16,7 +16,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from frugal.budget.units import COMPUTE, ENERGY, parse_amount
+from frugal.core.pareto import non_dominated_fronts
+from frugal.core.units import COMPUTE, ENERGY, parse_amount
 from frugal.record import write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import ENVELOPE_FILE, locked, read_envelope, remaining, total_charged
@@ -55,21 +56,32 @@ def test_job_numbers_of_a_rung_start_after_the_planned_rungs_below() -> None:
 
 
 # ---- the allocation --------------------------------------------------------------------------
+def planned(total: dict[str, float], sizes: list[int]) -> list[dict[str, float]]:
+    """b_r per rung as the sweeper computes it before each rung, from what is left, when every
+    trial spends exactly its budget."""
+    left, budgets = dict(total), []
+    for rung, size in enumerate(sizes):
+        budgets.append(halving.per_trial_budget(left, sizes[rung:], 3))
+        left = {key: amount - size * budgets[-1][key] for key, amount in left.items()}
+    return budgets
+
+
 def test_allocation_spends_the_envelope_exactly() -> None:
     sizes = halving.rung_sizes(12, 3)
     total = {"energy_j": 1600.0, "compute_flop": 3e12}
-    budgets = halving.rung_budgets(total, sizes, 3)
+    budgets = planned(total, sizes)
     for key, amount in total.items():
         assert sum(n * b[key] for n, b in zip(sizes, budgets, strict=True)) == pytest.approx(
             amount, rel=1e-12
         )
         assert budgets[1][key] == pytest.approx(3 * budgets[0][key])
+        assert budgets[2][key] == pytest.approx(9 * budgets[0][key])
     assert budgets[0]["energy_j"] == pytest.approx(1600 / (12 + 4 * 3 + 1 * 9))
 
 
 def test_budget_on_the_command_line_is_rounded_down_and_parses() -> None:
     sizes = [12, 4, 1]
-    budgets = halving.rung_budgets({"energy_j": 1600.0, "compute_flop": 1.5e12}, sizes, 3)
+    budgets = planned({"energy_j": 1600.0, "compute_flop": 1.5e12}, sizes)
     for key, expected in (("energy_j", 1600.0), ("compute_flop", 1.5e12)):
         asked = [float(halving.amount_text(key, b[key])) for b in budgets]
         total = sum(n * a for n, a in zip(sizes, asked, strict=True))
@@ -180,7 +192,7 @@ def test_multi_objective_never_promotes_a_dominated_trial_over_a_non_dominated_o
 
 def test_non_dominated_sort_and_crowding_distance() -> None:
     points = [(0.0, 4.0), (1.0, 2.0), (2.0, 1.9), (4.0, 0.0), (2.0, 3.0), (5.0, 5.0)]
-    assert halving.non_dominated_fronts(points) == [[0, 1, 2, 3], [4], [5]]
+    assert non_dominated_fronts(points) == [[0, 1, 2, 3], [4], [5]]
     crowding = halving.crowding_distance(points, [0, 1, 2, 3])
     assert math.isinf(crowding[0]) and math.isinf(crowding[3])
     assert crowding[1] == pytest.approx((2 - 0) / 4 + (4 - 1.9) / 4)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_main
 
 from frugal.callbacks.budget import SIDECAR_EVERY_S
 
@@ -29,8 +30,12 @@ TINY = [
 BUDGET = ["budget.data=64000", "trainer.max_steps=100000"]  # 2,000 steps of 32 samples
 
 
+def args(run_dir: Path, *overrides: str) -> list[str]:
+    return [f"hydra.run.dir={run_dir}", *TINY, *overrides]
+
+
 def command(run_dir: Path, *overrides: str) -> list[str]:
-    return [sys.executable, "-m", "frugal.train", f"hydra.run.dir={run_dir}", *TINY, *overrides]
+    return [sys.executable, "-m", "frugal.train", *args(run_dir, *overrides)]
 
 
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow)])
@@ -57,13 +62,9 @@ def test_spending_survives_kill_9_and_the_resumed_run_stays_within_the_budget(tm
     at_kill = sidecar["spent"]["data_samples"]
     ckpt_step = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
 
-    resumed = subprocess.run(
-        command(run_dir, *BUDGET, f"ckpt_path={last}"),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # resumed in this process: the kill is what needs a process of its own
+    resumed = run_main(args(run_dir, *BUDGET, f"ckpt_path={last}"), cwd=tmp_path)
+    assert resumed.code == 0, resumed.said
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "budget_exhausted" and result["stopped_by"] == "data"
     # The books continue from the larger of checkpoint and sidecar: everything the sidecar saw

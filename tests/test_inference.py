@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError
 from frugal.inference import InferenceSettings, measure_inference, percentile
 from frugal.pipeline import validate
 from frugal.report.cli import main as report_main
@@ -82,6 +82,9 @@ class PowerMeter:
 
     def stop(self) -> None:
         self.stopped_j = self.read_j()
+
+    def read_machine_j(self) -> float | None:
+        return None  # no machine figure: unknown
 
 
 class Data:
@@ -213,7 +216,7 @@ def test_percentile(values: list[float], q: float, expected: float) -> None:
 
 
 def test_a_tiny_run_records_inference_without_energy(run_train) -> None:
-    result, _ = run_train()
+    result, _ = run_train("inference.enabled=true")
     inference = result["inference"]
     assert inference["latency_ms_p50"] > 0 and inference["latency_ms_p95"] > 0
     assert inference["latency_ms_p95"] >= inference["latency_ms_p50"]
@@ -227,7 +230,7 @@ def test_a_run_with_a_meter_records_joules_per_1k_apart_from_the_budget(
     run_train, tmp_path: Path
 ) -> None:
     meter = PowerMeter(power_w=50.0)
-    result, _ = run_train("inference.latency_samples=20", energy_meter=meter)
+    result, _ = run_train("inference.enabled=true", "inference.latency_samples=20", energy_meter=meter)
     inference = result["inference"]
     # Constant power: joules per prediction = power / throughput (same window, same clock).
     expected = 50.0 / inference["throughput_per_s"] * 1000

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import compose_cfg
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError
 from frugal.data.build import build_datamodule, check_source
 from frugal.models.registry import build_model, check_model_config
 
@@ -174,12 +174,18 @@ def test_own_model_from_the_command_line_trains_and_resumes_by_run(mynets):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["+model._target_=mynets.Net"], r"^model._target_=mynets.Net: model=mlp_tiny is a regis"),
+        (
+            ["+model._target_=mynets.Net"],
+            r"^model._target_='mynets.Net': model=mlp_tiny is a regis",
+        ),
         (["model=own"], r"^model._target_=\?\?\?: not set; expected a class or builder"),
-        (["model=own", "model._target_=nosuch.Net"], r"^model._target_=nosuch.Net: cannot import"),
+        (
+            ["model=own", "model._target_=nosuch.Net"],
+            r"^model._target_='nosuch.Net': cannot import",
+        ),
         (
             ["model=own", "model._target_=mynets.Nope"],
-            r"^model._target_=mynets.Nope: mynets has no",
+            r"^model._target_='mynets.Nope': mynets has no",
         ),
         (["model=own", "model._target_=mynets.NoShape"], r"takes no input_shape argument"),
         ([*OWN_NET, "+model.kwargs.bogus=1"], r"^model.kwargs.bogus=1: not an argument of model"),

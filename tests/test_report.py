@@ -15,13 +15,13 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from frugal.report import compare, load_runs, pareto_front, plots
+from frugal.core.pareto import pareto_front
+from frugal.core.status import Status
+from frugal.report import compare, load_runs, plots
 from frugal.report.cli import main
-from frugal.report.collect import BUDGET_KEYS, load_curve, load_run
+from frugal.report.collect import BUDGET_KEYS, Run, load_curve
 from frugal.report.lifetime import Line, break_even, cheapest, frontier_spans
 from frugal.report.table import CSV_COLUMNS
-from frugal.report.units import si
-from frugal.status import Status
 
 
 def fake_result(
@@ -92,6 +92,13 @@ def write_run(run_dir: Path, result: dict[str, Any] | str, curve_energy: bool = 
                     [78 * k, 10_000 * k, 5e11 * k, energy, 15 * k, acc * (0.6 + 0.1 * k), 1.0 / k]
                 )
     return run_dir
+
+
+def only_run(run_dir: Path) -> Run:
+    """The one run `frugal-report` reads under `run_dir` (none skipped)."""
+    runs, skipped = load_runs([run_dir])
+    assert not skipped and len(runs) == 1, skipped
+    return runs[0]
 
 
 @pytest.fixture
@@ -275,22 +282,22 @@ def test_unknown_energy_curves_fall_back_to_samples(tmp_path: Path) -> None:
 )
 def test_malformed_result_reasons(tmp_path: Path, text: str, reason: str) -> None:
     write_run(tmp_path, text)
-    with pytest.raises(ValueError, match=reason):
-        load_run(tmp_path)
+    runs, skipped = load_runs([tmp_path])
+    assert not runs and [s.path for s in skipped] == [tmp_path] and reason in skipped[0].reason
 
 
 def test_non_numeric_amount_is_malformed(tmp_path: Path) -> None:
     result = fake_result(overrides=[])
     result["spent"]["energy_j"] = "812 J"
     write_run(tmp_path, json.dumps(result))
-    with pytest.raises(ValueError, match=r"spent.energy_j is not a number: '812 J'"):
-        load_run(tmp_path)
+    runs, skipped = load_runs([tmp_path])
+    assert not runs and "spent.energy_j is not a number: '812 J'" in skipped[0].reason
 
 
 def test_bad_curve_skips_only_the_curve(tmp_path: Path) -> None:
     write_run(tmp_path, fake_result(overrides=[]))
     (tmp_path / "curve.csv").write_text("step,samples,energy_j,val/acc\n1,100,,0.5\n2,abc,3,0.6\n")
-    run = load_run(tmp_path)
+    run = only_run(tmp_path)
     assert run.curve is None and run.test_acc == 0.9
     assert run.curve_problem == "curve.csv: line 3: samples is not a number: 'abc'"
 
@@ -308,7 +315,7 @@ def test_hydra_overrides_file_labels_runs_without_run_section(tmp_path: Path) ->
     write_run(tmp_path, result)
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "overrides.yaml").write_text("- model=cnn\n- budget.energy=2kJ\n")
-    assert load_run(tmp_path).overrides == ("model=cnn", "budget.energy=2kJ")
+    assert only_run(tmp_path).overrides == ("model=cnn", "budget.energy=2kJ")
 
 
 @pytest.mark.parametrize(
@@ -333,21 +340,6 @@ def test_pareto_front(costs: list, scores: list, expected: list[bool]) -> None:
 def test_pareto_front_rejects_unequal_lengths() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         pareto_front([1.0], [])
-
-
-@pytest.mark.parametrize(
-    ("value", "unit", "text"),
-    [
-        (812.4, "J", "812 J"),
-        (999.6, "J", "1 kJ"),
-        (2.5e12, "FLOP", "2.5 TFLOP"),
-        (5210, "", "5.21k"),
-        (None, "J", "unknown"),
-        (0.5, "J", "0.5 J"),
-    ],
-)
-def test_si_keeps_units_and_unknown(value: float | None, unit: str, text: str) -> None:
-    assert si(value, unit) == text
 
 
 def test_no_plots_writes_tables_without_image_links(tmp_path: Path) -> None:

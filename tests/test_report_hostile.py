@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import fake_result, read_rows, write_run
+from test_report import fake_result, only_run, read_rows, write_run
 
 from frugal.report.cli import main
-from frugal.report.collect import MAX_FILE_BYTES, MalformedError, load_run
+from frugal.report.collect import MAX_FILE_BYTES, load_runs
 
 NASTY_NAME = "evil|name\n## injected heading <script>x</script> **b** [l](http://e) `c`"
 
@@ -172,10 +172,10 @@ def test_markup_in_a_name_cannot_break_the_report(tmp_path: Path) -> None:
 def test_hostile_result_is_skipped_with_its_reason(tmp_path: Path, name: str) -> None:
     text, reason = HOSTILE_TEXT[name]
     write_hostile(tmp_path, text)
-    with pytest.raises(MalformedError) as caught:
-        load_run(tmp_path)
-    assert reason in str(caught.value)
-    assert len(str(caught.value)) < 200  # a reason, not the file
+    runs, skipped = load_runs([tmp_path])
+    assert not runs and [s.path for s in skipped] == [tmp_path]
+    assert reason in skipped[0].reason
+    assert len(skipped[0].reason) < 200  # a reason, not the file
 
 
 def test_out_naming_a_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_curve_cells_out_of_range_drop_only_the_curve(tmp_path: Path) -> None:
         writer = csv.writer(file)
         writer.writerow(["step", "samples", "energy_j", "val/acc"])
         writer.writerow([1, 100, 3.0, "nan"])
-    run = load_run(tmp_path)
+    run = only_run(tmp_path)
     assert run.curve is None and run.test_acc == 0.9
     assert (
         run.curve_problem == "curve.csv: line 2: val/acc = 'nan' is out of range (expected 0 to 1)"

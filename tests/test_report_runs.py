@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_main
 
 from frugal.report.cli import main
 
@@ -20,12 +19,10 @@ BATCH = 32  # conf/data/synthetic.yaml
 
 @pytest.fixture(scope="module")
 def multirun(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python -m frugal.train -m model=mlp_tiny,logreg ...` into a temporary sweep dir."""
+    """`frugal-train -m model=mlp_tiny,logreg ...` (in this process) into a temporary sweep
+    dir."""
     sweep = tmp_path_factory.mktemp("multirun")
-    cmd = [
-        sys.executable,
-        "-m",
-        "frugal.train",
+    argv = [
         "-m",
         f"model={','.join(MODELS)}",
         "data=synthetic",
@@ -34,12 +31,13 @@ def multirun(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "trainer.enable_progress_bar=false",
         "logger=none",
         "energy.backend=none",
+        "inference.enabled=false",
         "threads=1",
         f"hydra.sweep.dir={sweep}",
         f"paths.cache_dir={sweep / 'cache'}",
     ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=sweep)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_main(argv, cwd=sweep)
+    assert done.code == 0, done.said
     broken = sweep / "2"
     broken.mkdir()
     (broken / "result.json").write_text('{"status": "completed", "spent": ')  # cut short

@@ -23,7 +23,7 @@ from fakes.meters import FakeEnergyMeter, Work
 
 import frugal.pipeline as pipeline
 import frugal.train
-from frugal.config.errors import ConfigError
+from frugal.core.errors import ConfigError
 from frugal.loggers import AppendingWriter, CSVLogger, build_loggers
 
 BATCH = 32  # data=synthetic's batch size

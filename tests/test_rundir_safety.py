@@ -19,8 +19,8 @@ from conftest import TINY, compose_cfg, spawn_train
 from omegaconf import OmegaConf
 
 import frugal.train
-from frugal.budget.spec import ConfigError
 from frugal.config.command_line import check_command_line
+from frugal.core.errors import ConfigError
 from frugal.runs import MARKER, claim, open_nofollow, release, try_claim, write_atomic
 from frugal.runs.checkpoint_io import AtomicCheckpointIO
 from frugal.sweep.envelope import ENVELOPE_FILE, LOCK_SUFFIX, open_sweep

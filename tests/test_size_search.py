@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from frugal.budget.spec import ConfigError
 from frugal.config import check_config
+from frugal.core.errors import ConfigError
 from frugal.sweep.curves import fit_power_law
 from tests.conftest import compose_cfg
 

@@ -1,6 +1,7 @@
 import pytest
 
-from frugal.budget.spec import BudgetSpec, ConfigError
+from frugal.budget.spec import BudgetSpec
+from frugal.core.errors import ConfigError
 
 
 def test_every_key_parses_to_si_units():

@@ -17,9 +17,9 @@ import pytest
 import torch
 import yaml
 
-from frugal.budget.spec import ConfigError
 from frugal.callbacks.structured import StructuredPruning
 from frugal.config import check_command_line
+from frugal.core.errors import ConfigError
 from frugal.meters.flops import train_step_flops
 from frugal.models import create_model
 from frugal.models.accounting import count_params, flop_per_sample

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from frugal.budget.units import (
+from frugal.core.units import (
     CARBON,
     COMPUTE,
     COUNT,
@@ -16,6 +16,7 @@ from frugal.budget.units import (
     format_amount,
     format_use,
     parse_amount,
+    percent,
 )
 
 
@@ -108,3 +109,29 @@ def test_formatting_never_writes_unknown_as_zero():
     assert format_use(500.0, 2000.0, "J") == "0.5/2 kJ"
     assert format_use(None, 2e9, "FLOP") == "?/2 GFLOP"
     assert math.isclose(parse_amount(format_amount(3e9, "FLOP").replace(" ", ""), COMPUTE), 3e9)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (812.4, "J", "812 J"),
+        (999.6, "J", "1 kJ"),  # rounded first: never "1e+03 J"
+        (4285, "J", "4.28 kJ"),  # rounded as written, not as 4.285 is stored
+        (2.5e12, "FLOP", "2.5 TFLOP"),
+        (5210, "", "5.21k"),
+        (5210, "count", "5.21k"),
+        (6e5, "samples", "600k samples"),
+        (1023.6, "B", "1 KiB"),
+        (34.1, "s", "34.1 s"),
+        (150, "s", "2.5 min"),
+        (7300, "s", "2.03 h"),
+        (None, "J", "unknown"),
+        (0.5, "J", "0.5 J"),
+    ],
+)
+def test_one_formatter_keeps_units_and_unknown(value: float | None, unit: str, text: str) -> None:
+    assert format_amount(value, unit) == text
+
+
+def test_one_percent_style():
+    assert percent(0.953) == "95.3%" and percent(1.0) == "100.0%" and percent(None) == "unknown"

@@ -27,8 +27,14 @@ from conftest import run_trained, spawn_train, wait_until
 import frugal.pipeline
 from frugal.callbacks.signals import StopSignals
 from frugal.checkpoint import load_checkpoint
+from frugal.core.status import (
+    EXIT_WRITE_FAILED,
+    FINAL_STATUSES,
+    RESUMABLE_STATUSES,
+    Status,
+    exit_code,
+)
 from frugal.record import LAST_CKPT
-from frugal.status import EXIT_WRITE_FAILED, FINAL_STATUSES, RESUMABLE_STATUSES, Status, exit_code
 from frugal.stop_record import BUILDING_DATA, BUILDING_MODEL, BUILDING_TRAINER, STARTING
 from frugal.write_faults import WriteFailed, write_failure, writing
 

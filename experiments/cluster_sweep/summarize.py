@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from frugal.report.units import si
+from frugal.core.units import format_amount
 
 
 def number(text: str) -> float | None:
@@ -29,8 +29,9 @@ def runs_table(runs_csv: Path) -> None:
         job = Path(row["run_dir"]).name
         print(
             f"| {job} | {row['model']} | {status} | {int(float(row['steps'])):,} "
-            f"| {float(row['test_acc']):.1%} | {si(number(row['energy_j']), 'J')} "
-            f"| {si(number(row['compute_flop']), 'FLOP')} | {float(row['time_s']):.0f} s |"
+            f"| {float(row['test_acc']):.1%} | {format_amount(number(row['energy_j']), 'J')} "
+            f"| {format_amount(number(row['compute_flop']), 'FLOP')} "
+            f"| {float(row['time_s']):.0f} s |"
         )
     methods = sorted({f"{r['energy_method']} (measured: {r['energy_measured']})" for r in rows})
     print(f"\n{len(rows)} jobs; energy: {', '.join(methods)}.")
@@ -56,8 +57,9 @@ def preempted(sweep: Path, job: str) -> None:
         with (run / "curve.csv").open(newline="") as file:
             rows = {row["step"]: row for row in csv.DictReader(file)}
         at_stop = number(rows.get(stop[2], {}).get("energy_j", ""))
-        stopped += f", {si(at_stop, 'J')} spent"
-    energy = f"{si(spent['energy_j'], 'J')} / {si(result['budget']['energy_j'], 'J')}"
+        stopped += f", {format_amount(at_stop, 'J')} spent"
+    limit_j = result["budget"]["energy_j"]
+    energy = f"{format_amount(spent['energy_j'], 'J')} / {format_amount(limit_j, 'J')}"
     margin = result["energy"].get("estimate_margin") or 0.0
     print(
         "\n| segments | segment 1 stopped at | steps | status | energy spent / budget "

@@ -23,6 +23,8 @@ import json
 import statistics
 from pathlib import Path
 
+from frugal.core.status import FRONTIER_STATUSES
+
 # variant directory -> (label, what it is); the table's order
 VARIANTS = {
     "wide_cnn": ("`wide_cnn`", "dense, 256 channels"),
@@ -54,7 +56,7 @@ def load(runs: Path) -> dict[str, dict[int, dict]]:
     out: dict[str, dict[int, dict]] = {}
     for result in sorted(runs.glob("seed*/*/result.json")):
         data = json.loads(result.read_text())
-        if data.get("status") not in ("completed", "budget_exhausted"):
+        if data.get("status") not in FRONTIER_STATUSES:  # trained as planned
             continue
         curve = result.parent / "curve.csv"
         steps = data["steps"]

@@ -9,18 +9,11 @@ import csv
 import sys
 from pathlib import Path
 
+from frugal.core.units import format_amount
+
 
 def number(text: str) -> float | None:
     return float(text) if text else None
-
-
-def si(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "unknown"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}".rstrip()
-    return f"{value:.3g} {unit}".rstrip()
 
 
 def name(row: dict[str, str]) -> str:
@@ -43,7 +36,8 @@ def main(runs_csv: Path) -> None:
         print(
             f"| {'★' if row['on_frontier'] == 'true' else ''} | {name(row)} | {status} "
             f"| {int(float(row['steps'])):,} | {float(row['test_acc']):.1%} "
-            f"| {si(number(row['energy_j']), 'J')} | {si(number(row['compute_flop']), 'FLOP')} "
+            f"| {format_amount(number(row['energy_j']), 'J')} "
+            f"| {format_amount(number(row['compute_flop']), 'FLOP')} "
             f"| {int(float(row['params'])):,} | {int(float(row['params_effective'])):,} "
             f"| {float(row['time_s']):.0f} s |"
         )

@@ -17,9 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from frugal.budget.spec import SPENT_KEYS
+from frugal.core.keys import ADDITIVE_KEYS, SPENT_KEYS
 
-CUMULATIVE = ("energy_j", "carbon_g", "compute_flop", "data_samples", "time_s")
+# Measured and reported, never a budget: the machine's energy over the run's window, beside the
+# run's own (`energy_j`, what budgets enforce).
+REPORTED_KEYS = ("machine_energy_j",)
+LEDGER_KEYS = (*SPENT_KEYS, *REPORTED_KEYS)
+CUMULATIVE = (*ADDITIVE_KEYS, *REPORTED_KEYS)
 STATE_VERSION = 1
 LEDGER_FILE = "ledger.json"
 _MAX_SIDECAR_BYTES = 1 << 20  # a ledger is a few hundred bytes; anything larger is not ours
@@ -27,13 +31,13 @@ _MAX_SIDECAR_BYTES = 1 << 20  # a ledger is a few hundred bytes; anything larger
 
 def _fresh_carried() -> dict[str, float | None]:
     # Nothing spent before the first segment: 0 for what adds up, unknown for the rest.
-    return {key: (0.0 if key in CUMULATIVE else None) for key in SPENT_KEYS}
+    return {key: (0.0 if key in CUMULATIVE else None) for key in LEDGER_KEYS}
 
 
 @dataclass
 class Ledger:
     carried: dict[str, float | None] = field(default_factory=_fresh_carried)
-    segment: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(SPENT_KEYS))
+    segment: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(LEDGER_KEYS))
     segments: int = 1  # how many process segments this run has had (1 + restarts)
 
     def book(self, key: str, amount: float | None) -> None:
@@ -58,7 +62,7 @@ class Ledger:
         return now if now is not None else before
 
     def totals(self) -> dict[str, float | None]:
-        return {key: self.spent(key) for key in SPENT_KEYS}
+        return {key: self.spent(key) for key in LEDGER_KEYS}
 
     def state_dict(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "spent": self.totals(), "segments": self.segments}
@@ -66,8 +70,8 @@ class Ledger:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"checkpoint ledger version {state.get('version')} is not supported")
-        self.carried = {key: _number(state["spent"].get(key)) for key in SPENT_KEYS}
-        self.segment = dict.fromkeys(SPENT_KEYS)
+        self.carried = {key: _number(state["spent"].get(key)) for key in LEDGER_KEYS}
+        self.segment = dict.fromkeys(LEDGER_KEYS)
         self.segments = int(state.get("segments", 1)) + 1
 
     def charge_at_least(self, state: dict[str, Any]) -> list[str]:

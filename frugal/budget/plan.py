@@ -7,12 +7,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from frugal.budget.spec import AMOUNT_KEYS
-from frugal.budget.units import format_use
+from frugal.core.keys import CONFIG_KEY, UNIT
+from frugal.core.units import format_use
 
-# result.json spent key -> budget key ("energy_j" -> "energy")
-BUDGET_KEY = {spent_key: key for key, (spent_key, _) in AMOUNT_KEYS.items()}
-UNIT = {spent_key: dim.si_unit for spent_key, dim in AMOUNT_KEYS.values()}
 _EPS = 1e-9  # 2e9 FLOP / 1e7 FLOP per step must give 200 steps, not 199.999…
 
 
@@ -68,7 +65,7 @@ def steps_allowed(
             continue  # not per-step (memory, params) or not yet measured (time, energy)
         remaining = limit - (spent.get(spent_key) or 0.0) - reserve.get(spent_key, 0.0)
         extra = max(math.floor(remaining / cost + _EPS), 0)
-        allowed[BUDGET_KEY[spent_key]] = current_step + extra
+        allowed[CONFIG_KEY[spent_key]] = current_step + extra
     return allowed
 
 

@@ -11,41 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from frugal.budget.units import (
-    CARBON,
-    COMPUTE,
-    COUNT,
-    ENERGY,
-    MEMORY,
-    SAMPLES,
-    TIME,
-    Dimension,
-    UnitError,
-    parse_amount,
-)
+from frugal.core.errors import bad
+from frugal.core.keys import AMOUNT_KEYS, SPENT_KEYS
+from frugal.core.units import COUNT, SAMPLES, Dimension, UnitError, parse_amount
 
-
-class ConfigError(ValueError):
-    """Bad user input; its message is the one line printed on stderr (exit status 2)."""
-
-
-# Budget config key -> (field of BudgetSpec / result.json key, dimension)
-AMOUNT_KEYS: dict[str, tuple[str, Dimension]] = {
-    "energy": ("energy_j", ENERGY),
-    "carbon": ("carbon_g", CARBON),
-    "compute": ("compute_flop", COMPUTE),
-    "data": ("data_samples", SAMPLES),
-    "time": ("time_s", TIME),
-    "memory": ("memory_bytes", MEMORY),
-    "params": ("params", COUNT),
-}
 ON_EXCEED = ("stop", "warn", "error")
 PLAN_MODES = ("fit", "refuse", "off")
 DEFAULT_ESTIMATE_MARGIN = 0.1  # stop 10 % short of an energy/carbon limit that is only estimated
 DEFAULT_WARMUP_STEPS = 20  # steps measured before time/energy per step is forecast
 DEFAULT_SEARCH_SHARE = 0.2  # of the budget, spent on pilot runs when a model size is `auto`
-SPENT_KEYS = tuple(field_name for field_name, _ in AMOUNT_KEYS.values())
-CONFIG_KEY = {field_name: key for key, (field_name, _) in AMOUNT_KEYS.items()}  # energy_j -> energy
 
 
 def as_budget(field_name: str, amount: float) -> float | int:
@@ -80,9 +54,8 @@ class BudgetSpec:
         known.add("search_share")
         for key in cfg:
             if key not in known:
-                raise ConfigError(
-                    f"budget.{key}: unknown budget key; accepted keys: {', '.join(sorted(known))}"
-                )
+                accepted = ", ".join(sorted(known))
+                raise bad(f"budget.{key}", ..., "unknown budget key", f"one of {accepted}")
         limits: dict[str, Any] = {}
         for key, (field_name, dim) in AMOUNT_KEYS.items():
             value = cfg.get(key)
@@ -90,25 +63,19 @@ class BudgetSpec:
                 continue
             try:
                 limits[field_name] = parse_amount_for(key, value, dim)
-            except UnitError as err:
-                from frugal.config.errors import shown  # a 5,000-digit value: one short line
-
-                raise ConfigError(f"budget.{key}={shown(value)}: {err}") from None
+            except UnitError as err:  # a 5,000-digit value: one short line (`shown`)
+                raise bad(f"budget.{key}", value, err.problem, err.expected) from None
         on_exceed = _choice(cfg, "on_exceed", ON_EXCEED, "stop")
         plan = _choice(cfg, "plan", PLAN_MODES, "fit")
         margin = cfg.get("estimate_margin", DEFAULT_ESTIMATE_MARGIN)
         if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 <= margin < 1:
-            raise ConfigError(
-                f"budget.estimate_margin={margin!r}: expected a fraction in [0, 1), e.g. 0.1"
-            )
+            raise bad("budget.estimate_margin", margin, "", "a fraction in [0, 1), e.g. 0.1")
         warmup = cfg.get("warmup_steps", DEFAULT_WARMUP_STEPS)
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 1:
-            raise ConfigError(f"budget.warmup_steps={warmup!r}: expected a whole number >= 1")
+            raise bad("budget.warmup_steps", warmup, "", "a whole number >= 1")
         share = cfg.get("search_share", DEFAULT_SEARCH_SHARE)
         if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
-            raise ConfigError(
-                f"budget.search_share={share!r}: expected a fraction in (0, 1), e.g. 0.2"
-            )
+            raise bad("budget.search_share", share, "", "a fraction in (0, 1), e.g. 0.2")
         return cls(
             **limits,
             on_exceed=on_exceed,
@@ -134,9 +101,7 @@ class BudgetSpec:
 def parse_amount_for(key: str, value: object, dim: Dimension) -> float:
     amount = parse_amount(value, dim)
     if dim in (COUNT, SAMPLES) and amount != int(amount):
-        raise UnitError(
-            f"must be a whole number; expected an amount of {key} such as {dim.examples}"
-        )
+        raise UnitError("must be a whole number", f"an amount of {key} such as {dim.examples}")
     return amount
 
 
@@ -145,5 +110,5 @@ def _choice(cfg: Mapping[str, Any], key: str, accepted: tuple[str, ...], default
     if value is None:
         return default
     if value not in accepted:
-        raise ConfigError(f"budget.{key}={value!r}: expected one of {', '.join(accepted)}")
+        raise bad(f"budget.{key}", value, "", f"one of {', '.join(accepted)}")
     return str(value)

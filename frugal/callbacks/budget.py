@@ -37,28 +37,21 @@ from typing_extensions import override
 
 from frugal.budget.forecast import CostForecaster
 from frugal.budget.ledger import LEDGER_FILE, Ledger, read_sidecar
-from frugal.budget.plan import (
-    BUDGET_KEY,
-    Plan,
-    describe_use,
-    first_to_run_out,
-    make_plan,
-    steps_allowed,
-)
-from frugal.budget.spec import AMOUNT_KEYS, BudgetSpec
+from frugal.budget.plan import Plan, describe_use, first_to_run_out, make_plan, steps_allowed
+from frugal.budget.spec import BudgetSpec
 from frugal.callbacks.agreement import RankAgreement, nan_if_none, none_if_nan
 from frugal.callbacks.signals import StopSignals, signal_name
+from frugal.core.keys import CONFIG_KEY
+from frugal.core.status import Status
 from frugal.meters.base import EnergyMeter
 from frugal.meters.carbon import carbon_g
 from frugal.meters.flops import train_step_flops
 from frugal.meters.memory import PeakMemoryMeter
 from frugal.record import write_json_atomic
-from frugal.status import Status
 from frugal.write_faults import WriteFailed, writing
 
 log = logging.getLogger(__name__)
 
-EXACT = ("compute_flop", "data_samples")  # known per step before it runs
 FORECAST = ("time_s", "energy_j", "carbon_g")  # known per step once measured
 METER_START_TIMEOUT_S = 60.0
 # ledger.json is rewritten at a re-plan once this long has passed since the last write: a hard
@@ -67,8 +60,7 @@ SIDECAR_EVERY_S = 0.25  # the meter bounds its own start; this bounds our wait o
 
 # Stop requests, agreed across ranks by taking the maximum: a higher kind wins.
 _KIND_STEP = 100
-NONE, BUDGET, REFUSED, UNENFORCEABLE, INTERRUPTED, DIVERGED = range(6)
-SPENT_ORDER = tuple(spent_key for spent_key, _ in AMOUNT_KEYS.values())
+BUDGET, REFUSED, UNENFORCEABLE, INTERRUPTED, DIVERGED = range(1, 6)  # 0: no request
 
 
 class Diverged(RuntimeError):
@@ -127,6 +119,8 @@ class BudgetCallback(L.Callback):
         self._saved_local = {"time_s": 0.0, "energy_j": 0.0}
         self._val_ended: tuple[float, float | None] | None = None
         self._energy_baseline_j: float | None = 0.0
+        self._machine_baseline_j: float | None = None  # the machine's figure at the first step
+        self._machine_j = math.nan  # the machine's joules since then, refreshed at re-plans
         self._memory: PeakMemoryMeter | None = None
         self._start_s = 0.0
         self._segment_start_step = 0
@@ -248,7 +242,7 @@ class BudgetCallback(L.Callback):
         spent = self._ledger.totals()
         estimated = ("energy_j", "carbon_g") if self.energy_estimated else ()
         return {
-            BUDGET_KEY[key]: describe_use(key, spent.get(key), limit, key in estimated)
+            CONFIG_KEY[key]: describe_use(key, spent.get(key), limit, key in estimated)
             for key, limit in self.spec.enforced().items()
         }
 
@@ -309,7 +303,7 @@ class BudgetCallback(L.Callback):
         measurable = ["data_samples", "compute_flop", "time_s"]
         self._books_energy = self._meter is not None or trainer.local_rank != 0
         if self._books_energy:
-            measurable.append("energy_j")
+            measurable.extend(("energy_j", "machine_energy_j"))
             if self._carbon_g_per_kwh is not None:
                 measurable.append("carbon_g")
         self._start_energy_meter()
@@ -326,7 +320,7 @@ class BudgetCallback(L.Callback):
         self._started = True
         # agree on the starting totals (energy unknown on a dead meter), and on a signal that
         # arrived while fit was setting up: then the run stops before its first step
-        agreed_request = self._book(trainer, self._local_request(pl_module))
+        agreed_request = self._book(trainer, self._local_request(pl_module), machine=True)
         if agreed_request:
             self._decide(trainer, agreed_request)
             return
@@ -334,7 +328,7 @@ class BudgetCallback(L.Callback):
         if self.energy_estimated and enforced and self._meter is not None:
             rank_zero_warn(
                 f"energy is estimated ({self._meter.method}), not read from counters: "
-                f"enforcing {100 * self.spec.estimate_margin:.0f} % below the energy/carbon "
+                f"enforcing {100 * self.spec.estimate_margin:.0f}% below the energy/carbon "
                 f"limits (budget.estimate_margin={self.spec.estimate_margin})"
             )
 
@@ -403,6 +397,7 @@ class BudgetCallback(L.Callback):
             log.warning("energy: the meter did not start within %.0f s", METER_START_TIMEOUT_S)
         # Joules read before the first step (set-up, data) are not training energy.
         self._energy_baseline_j = self._meter.read_j()
+        self._machine_baseline_j = self._meter.read_machine_j()
 
     def _configured_steps(self, trainer: L.Trainer) -> int:
         if trainer.max_steps is not None and trainer.max_steps >= 0:
@@ -462,10 +457,11 @@ class BudgetCallback(L.Callback):
         self._local["data_samples"] += samples
         self._local["compute_flop"] += samples * (self._train_flop_per_sample or 0.0)
         request = self._local_request(pl_module)
-        agreed_request = self._book(trainer, request)
         step = trainer.global_step
         since_warmup = step - self._segment_start_step - self.spec.warmup_steps
-        if since_warmup >= 0 and since_warmup % self._replan_every == 0:
+        replanning = since_warmup >= 0 and since_warmup % self._replan_every == 0
+        agreed_request = self._book(trainer, request, machine=replanning)
+        if replanning:
             self._forecast.refit()
             self._replan(trainer)
             if self._clock() - self._sidecar_written_s >= SIDECAR_EVERY_S:
@@ -485,6 +481,16 @@ class BudgetCallback(L.Callback):
             return INTERRUPTED * _KIND_STEP + self._signals.received
         return 0
 
+    def _read_machine_j(self, trainer: L.Trainer) -> float:
+        """The machine's joules since the first step, read by each node's local rank 0 (0 on
+        other ranks: ranks sum it, one figure per machine); NaN where unknown."""
+        if trainer.local_rank != 0:
+            return 0.0
+        if self._meter is None or self._machine_baseline_j is None:
+            return math.nan
+        reading = self._meter.read_machine_j()
+        return math.nan if reading is None else reading - self._machine_baseline_j
+
     def _read_energy_j(self) -> float | None:
         if self._meter is None:
             return None
@@ -493,15 +499,18 @@ class BudgetCallback(L.Callback):
             return None
         return reading - self._energy_baseline_j
 
-    def _book(self, trainer: L.Trainer, request: int = 0) -> int:
-        """Book this segment's agreed totals; returns the agreed stop request."""
+    def _book(self, trainer: L.Trainer, request: int = 0, machine: bool = False) -> int:
+        """Book this segment's agreed totals; returns the agreed stop request. `machine`: read
+        the machine's figure too (a few more system calls: at re-plans and at the end)."""
         assert self._agreement is not None
-        if trainer.local_rank == 0:
+        if self._meter is not None:  # the run's own processes: every rank meters its own
             energy_j = nan_if_none(self._read_energy_j())
             evaluated_j = self._evaluated_local["energy_j"]
             saved_j = self._saved_local["energy_j"]
-        else:  # energy is metered once per node, by its local rank 0
+        else:  # energy.scope=machine: metered once per node, by its local rank 0
             energy_j = evaluated_j = saved_j = 0.0
+        if machine:
+            self._machine_j = self._read_machine_j(trainer)
         sums, maxes = self._agreement.combine(
             [
                 self._local["data_samples"],
@@ -509,6 +518,7 @@ class BudgetCallback(L.Callback):
                 energy_j,
                 evaluated_j,
                 saved_j,
+                self._machine_j,
             ],
             [
                 self._clock() - self._start_s,
@@ -517,7 +527,7 @@ class BudgetCallback(L.Callback):
                 float(request),
             ],
         )
-        samples, flop, energy, evaluated_energy, saved_energy = sums
+        samples, flop, energy, evaluated_energy, saved_energy, machine_energy = sums
         time_s, evaluated_time_s, saved_time_s, agreed_request = maxes
         self._ledger.book("data_samples", samples)
         self._ledger.book("compute_flop", flop)
@@ -530,6 +540,7 @@ class BudgetCallback(L.Callback):
                     None if energy_known is None else carbon_g(energy_known, self._carbon_g_per_kwh)
                 )
                 self._ledger.book("carbon_g", carbon)
+            self._ledger.book("machine_energy_j", none_if_nan(machine_energy))
         if self._memory is not None:
             self._ledger.book("memory_bytes", float(self._memory.read_bytes()))
         segment = self._ledger.segment
@@ -688,13 +699,13 @@ class BudgetCallback(L.Callback):
             return
         key = first_to_run_out(limits, spent, self._cost_to_continue(trainer))
         if key is not None:
-            self._stop(trainer, BUDGET, BUDGET_KEY[key], None)
+            self._stop(trainer, BUDGET, CONFIG_KEY[key], None)
 
     def _lost_budget(self, spent: dict[str, float | None]) -> str | None:
         """An enforced energy or carbon budget whose meter no longer answers."""
         for key in ("energy_j", "carbon_g"):
             if key in self.spec.enforced() and spent.get(key) is None:
-                return BUDGET_KEY[key]
+                return CONFIG_KEY[key]
         return None
 
     def _stop(self, trainer: L.Trainer, kind: int, key: str | None, detail: str | None) -> None:
@@ -738,13 +749,13 @@ class BudgetCallback(L.Callback):
             self._params_effective = self._count_params(pl_module)
             self._ledger.book("params", self._params_effective)
         if self._agreement is not None:
-            self._book(trainer)  # the closing validation spends too
+            self._book(trainer, machine=True)  # the closing validation spends too
         self._close_status(trainer)
         trained = trainer.global_step > self._segment_start_step
         if self._status is not Status.REFUSED or trained:
             self.save_last(trainer)
             if self._agreement is not None:
-                self._book(trainer)  # the final checkpoint too
+                self._book(trainer, machine=True)  # the final checkpoint too
         self._write_sidecar(trainer)
 
     def _close_status(self, trainer: L.Trainer) -> None:
@@ -753,7 +764,7 @@ class BudgetCallback(L.Callback):
         spent = self._ledger.totals()
         crossed = [k for k, lim in self.spec.enforced().items() if (spent.get(k) or 0.0) > lim]
         if self.spec.on_exceed == "warn" and crossed:
-            self._stopped_by, self._status = BUDGET_KEY[crossed[0]], Status.BUDGET_EXHAUSTED
+            self._stopped_by, self._status = CONFIG_KEY[crossed[0]], Status.BUDGET_EXHAUSTED
             self._message = f"budget.{self._stopped_by} exceeded (on_exceed=warn)"
             return
         plan = self._plan
@@ -773,7 +784,7 @@ class BudgetCallback(L.Callback):
         agreed = isinstance(exception, Diverged) or trainer.world_size == 1
         try:
             if agreed and self._agreement is not None and not isinstance(exception, Diverged):
-                self._book(trainer)
+                self._book(trainer, machine=True)
             trained = trainer.global_step > self._segment_start_step
             finite = _finite(pl_module)
             if trainer.world_size > 1 and agreed:  # a rank that skipped the update may differ
@@ -819,8 +830,8 @@ class BudgetCallback(L.Callback):
         spent = self._ledger.totals()
         for key, limit in self.spec.enforced().items():
             if spent.get(key) is not None:
-                metrics[f"budget/{BUDGET_KEY[key]}_used"] = spent[key]  # type: ignore[assignment]
-                metrics[f"budget/{BUDGET_KEY[key]}_frac"] = spent[key] / limit  # type: ignore[operator]
+                metrics[f"budget/{CONFIG_KEY[key]}_used"] = spent[key]  # type: ignore[assignment]
+                metrics[f"budget/{CONFIG_KEY[key]}_frac"] = spent[key] / limit  # type: ignore[operator]
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
 

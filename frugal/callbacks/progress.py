@@ -16,8 +16,8 @@ import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 from typing_extensions import override
 
-from frugal.budget.spec import ConfigError
 from frugal.callbacks.budget import BudgetCallback
+from frugal.core.errors import bad
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class ProgressLog(L.Callback):
 def progress_callback(mode: str, refresh_rate: int) -> L.Callback:
     """`mode`: `bar`, `log`, or `auto` (a bar when stdout is a terminal, else log lines)."""
     if mode not in MODES:
-        raise ConfigError(f"progress={mode!r}: expected one of {', '.join(MODES)}")
+        raise bad("progress", mode, "", f"one of {', '.join(MODES)}")
     if mode == "auto":
         mode = "bar" if sys.stdout.isatty() else "log"
     return BudgetProgressBar(refresh_rate=refresh_rate) if mode == "bar" else ProgressLog()

@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError, bad, setting
 from frugal.models.accounting import count_params
 from frugal.models.structured import (
     check_prunable,
@@ -78,9 +78,11 @@ class StructuredPruning(Callback):
         except ValueError as err:
             raise ConfigError(f"sparsity=structured: {err}") from None
         if stage == "fit" and trainer.world_size > 1:
-            raise ConfigError(
-                f"sparsity=structured: {trainer.world_size} processes; expected one device "
-                "(pruning changes shapes DDP has already bucketed)"
+            raise bad(
+                "sparsity=structured",
+                ...,
+                f"{trainer.world_size} processes",
+                "one device (pruning changes shapes DDP has already bucketed)",
             )
         input_shape = getattr(trainer.datamodule, "input_shape", None)
         if trainer.ckpt_path and input_shape is not None:  # before Lightning loads it
@@ -101,7 +103,7 @@ class StructuredPruning(Callback):
         try:
             match_widths(pl_module.backbone, backbone, input_shape)
         except ValueError as err:
-            raise ConfigError(f"ckpt_path={ckpt_path}: {err}") from None
+            raise ConfigError(f"{setting('ckpt_path', ckpt_path)}: {err}") from None
 
     @override
     def on_train_batch_start(

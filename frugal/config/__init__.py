@@ -7,9 +7,9 @@ Every problem raises `ConfigError` whose message is the one line `frugal-train` 
 `<key>=<value>: <what is wrong>; expected <accepted form>` (exit status 2).
 """
 
-from frugal.budget.spec import ConfigError
 from frugal.config.check import Checked, check_config
 from frugal.config.command_line import check_command_line
 from frugal.config.usage import help_text
+from frugal.core.errors import ConfigError
 
 __all__ = ["Checked", "ConfigError", "check_command_line", "check_config", "help_text"]

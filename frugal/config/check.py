@@ -14,7 +14,7 @@ Every size a user can set is weighed against what this machine can hold (`frugal
 before anything is allocated: threads and processes here, a data source's arrays with the
 data (`frugal.data.sizes`), the model's footprint on the meta device with the model
 (`frugal.models.accounting.footprint`).
-Every problem raises `ConfigError` with one line (`frugal.config.errors`).
+Every problem raises `ConfigError` with one line (`frugal.core.errors`).
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ValidationError, create_model
 
-from frugal.budget.spec import BudgetSpec, ConfigError
-from frugal.budget.units import format_amount
+from frugal.budget.spec import BudgetSpec
 from frugal.config import schema
-from frugal.config.errors import bad, from_validation_error
 from frugal.config.rundir import check_output_dirs
 from frugal.config.signatures import (
     NotFound,
@@ -44,6 +42,8 @@ from frugal.config.signatures import (
     model_names,
     signature_of,
 )
+from frugal.core.errors import ConfigError, bad, from_validation_error
+from frugal.core.units import format_amount
 from frugal.data import sizes
 from frugal.meters.energy.config import EnergyConfig
 from frugal.sweep import auto_size

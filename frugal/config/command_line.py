@@ -25,10 +25,9 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from frugal.budget.spec import ConfigError
 from frugal.config.check import check_config, plain
-from frugal.config.errors import bad
 from frugal.config.rundir import check_not_inside_a_run, check_output_dirs
+from frugal.core.errors import ConfigError, bad
 from frugal.sweep.envelope import check_same, declared, envelope_of, read_envelope
 
 # Flags after which Hydra does not train: nothing to check (it prints, completes, or explains).
@@ -346,7 +345,7 @@ def hydra_error(err: BaseException, overrides: list[Override], config_name: str)
             f"rejected by Hydra ({_first_line(cause)})",
             "a value of the type Hydra expects (frugal-train --cfg all)",
         )
-    return ConfigError(f"configuration: {_first_line(err)}; expected {OVERRIDE_FORM}")
+    return bad("configuration", ..., _first_line(err), OVERRIDE_FORM)
 
 
 def _culprit(overrides: list[Override], config_name: str) -> Override | None:

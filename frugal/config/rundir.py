@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from frugal.budget.ledger import LEDGER_FILE
-from frugal.config.errors import bad
+from frugal.core.errors import bad
 from frugal.record import CURVE_FILE, RESULT_FILE
 from frugal.runs.directory import (
     MARKER,
@@ -33,7 +33,6 @@ from frugal.runs.directory import (
 from frugal.runs.locks import claim, holder_of, in_use
 
 CHECKPOINTS = "checkpoints"
-RUN_OUTPUTS = (RESULT_FILE, LEDGER_FILE, CURVE_FILE, f"{CHECKPOINTS}/")
 INSIDE = "a path inside the run directory, e.g. ${paths.output_dir}/..."
 
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from frugal.budget.spec import SPENT_KEYS
 from frugal.config.signatures import constant_of
+from frugal.core.keys import SPENT_KEYS
 
 
 def choices(target: str) -> Any:

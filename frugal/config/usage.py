@@ -6,8 +6,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from frugal.budget.spec import AMOUNT_KEYS, DEFAULT_ESTIMATE_MARGIN, ON_EXCEED, PLAN_MODES
-from frugal.status import EXIT_CODES_HELP
+from frugal.budget.spec import DEFAULT_ESTIMATE_MARGIN, ON_EXCEED, PLAN_MODES
+from frugal.core.keys import AMOUNT_KEYS
+from frugal.core.status import EXIT_CODES_HELP
 
 HIDDEN_GROUPS = ("hydra", "local")  # Hydra's settings; a machine's own settings
 _UNITS = {"J": "joules", "g": "grams CO2e", "FLOP": "FLOP", "s": "seconds", "B": "bytes"}

@@ -20,7 +20,7 @@ from torch.utils.data import (
     TensorDataset,
 )
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import bad
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def split_validation(
     """Carve `val_size` examples out of a training set, reproducibly; `key` is the setting
     that chose `val_size`, named if it does not fit."""
     if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 < val_size < len(x):
-        raise ConfigError(f"{key}={val_size!r}: expected a whole number with 0 < n < {len(x)}")
+        raise bad(key, val_size, "", f"a whole number with 0 < n < {len(x)}")
     order = np.random.default_rng(seed).permutation(len(x))
     val, train = order[:val_size], order[val_size:]
     return x[train], y[train], x[val], y[val]

@@ -22,10 +22,10 @@ import lightning as L
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import bad, first_line, setting
 from frugal.data.arrays import ArrayDataModule, Splits
 from frugal.data.files import files
-from frugal.inputs import first_line, locate
+from frugal.inputs import locate
 
 OWN_DATA_FORM = "a LightningDataModule class MyData(batch_size, **kwargs)"
 HASH_CHARS = 16  # of a sha256 hex digest: plenty to tell datasets apart
@@ -101,36 +101,38 @@ def _source(data_cfg: DictConfig) -> tuple[Callable[..., Splits], dict[str, Any]
     """The source function and its keyword arguments, checked against its signature."""
     node = data_cfg.get("source")
     if node is None or "_target_" not in node:
-        raise ConfigError(
-            "data.source=null: no data source; expected data=<one of conf/data> or "
-            "data=own data._target_=pkg.module.MyData"
+        raise bad(
+            "data.source=null",
+            ...,
+            "no data source",
+            "data=<one of conf/data> or data=own data._target_=pkg.module.MyData",
         )
     for key in node:
         if OmegaConf.is_missing(node, key):
-            raise ConfigError(f"data.source.{key}=???: not set; expected a value for it")
+            raise bad(f"data.source.{key}=???", ..., "not set", "a value for it")
     kwargs = OmegaConf.to_container(node, resolve=True)
     target = kwargs.pop("_target_")
     source = locate(target, "data.source._target_", "a function returning frugal Splits")
-    _check_arguments(source, kwargs, "data.source", f"data.source._target_={target}")
+    _check_arguments(source, kwargs, "data.source", setting("data.source._target_", target))
     return source, kwargs
 
 
 def _own_class(data_cfg: DictConfig) -> type[L.LightningDataModule]:
     if "source" in data_cfg:
-        raise ConfigError(
-            f"data._target_={data_cfg._target_}: a built-in dataset takes no _target_; "
-            f"expected data=own data._target_={data_cfg._target_}"
+        raise bad(
+            "data._target_",
+            data_cfg._target_,
+            "a built-in dataset takes no _target_",
+            f"data=own data._target_={data_cfg._target_}",
         )
     if OmegaConf.is_missing(data_cfg, "_target_"):
-        raise ConfigError(f"data._target_=???: not set; expected {OWN_DATA_FORM}")
+        raise bad("data._target_=???", ..., "not set", OWN_DATA_FORM)
     target = data_cfg._target_
     cls = locate(target, "data._target_", OWN_DATA_FORM)
     if not (inspect.isclass(cls) and issubclass(cls, L.LightningDataModule)):
-        raise ConfigError(
-            f"data._target_={target}: is not a LightningDataModule; expected {OWN_DATA_FORM}"
-        )
+        raise bad("data._target_", target, "is not a LightningDataModule", OWN_DATA_FORM)
     kwargs = {"batch_size": data_cfg.get("batch_size"), **_own_kwargs(data_cfg)}
-    _check_arguments(cls, kwargs, "data.kwargs", f"data._target_={target}")
+    _check_arguments(cls, kwargs, "data.kwargs", setting("data._target_", target))
     return cls
 
 
@@ -139,27 +141,27 @@ def _own_kwargs(data_cfg: DictConfig) -> dict[str, Any]:
     kwargs = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
     kwargs = {} if kwargs is None else kwargs
     if not isinstance(kwargs, dict):
-        raise ConfigError(f"data.kwargs={kwargs!r}: expected a mapping of keyword arguments")
+        raise bad("data.kwargs", kwargs, "", "a mapping of keyword arguments")
     return kwargs
 
 
 def _own_datamodule(data_cfg: DictConfig) -> L.LightningDataModule:
     cls = _own_class(data_cfg)
-    where = f"data._target_={data_cfg._target_}"
+    where = setting("data._target_", data_cfg._target_)
     try:
         datamodule = cls(batch_size=data_cfg.batch_size, **_own_kwargs(data_cfg))
     except Exception as err:
-        raise ConfigError(
-            f"{where}: cannot be built ({first_line(err)}); expected valid data.kwargs"
-        ) from err
+        raise bad(where, ..., f"cannot be built ({first_line(err)})", "valid data.kwargs") from err
     if getattr(datamodule, "input_shape", None) is None:
         datamodule.input_shape = _first_batch_shape(datamodule, where)
     if getattr(datamodule, "num_classes", None) is None:
         num_classes = data_cfg.get("num_classes")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigError(
-                f"data.num_classes={num_classes}: {where} states no num_classes; expected "
-                "data.num_classes=K (K >= 2) or a num_classes attribute"
+            raise bad(
+                "data.num_classes",
+                num_classes,
+                f"{where} states no num_classes",
+                "data.num_classes=K (K >= 2) or a num_classes attribute",
             )
         datamodule.num_classes = num_classes
     datamodule.input_shape = tuple(int(n) for n in datamodule.input_shape)
@@ -173,9 +175,11 @@ def _first_batch_shape(datamodule: L.LightningDataModule, where: str) -> tuple[i
         datamodule.setup("fit")
         x = next(iter(datamodule.train_dataloader()))[0]
     except Exception as err:
-        raise ConfigError(
-            f"{where}: no first training batch to read the input shape from ({first_line(err)}); "
-            "expected an input_shape attribute or batches (x, y)"
+        raise bad(
+            where,
+            ...,
+            f"no first training batch to read the input shape from ({first_line(err)})",
+            "an input_shape attribute or batches (x, y)",
         ) from err
     return tuple(x.shape[1:])
 
@@ -192,9 +196,7 @@ def _check_arguments(
     for key, value in kwargs.items():
         if key not in params:
             accepted = ", ".join(k for k in params if k != "self")
-            raise ConfigError(
-                f"{prefix}.{key}={value!r}: not an argument of {where}; expected one of {accepted}"
-            )
+            raise bad(f"{prefix}.{key}", value, f"not an argument of {where}", f"one of {accepted}")
 
 
 def _size(loader: Callable[[], Any]) -> int | None:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError, bad, first_line, setting
 from frugal.data.arrays import Splits, split_validation
 from frugal.data.sizes import check_file
-from frugal.inputs import first_line, regular_file, shown
+from frugal.inputs import regular_file
 
 EXPECTED_FILE = "a .npz with arrays x, y (optionally x_test, y_test) or a .csv of numbers"
 EXPECTED_LABELS = "integer labels 0..K-1 with K >= 2"
@@ -54,18 +54,22 @@ def files(
     if test_path is not None:
         x_test, y_test, _, _ = read_table(test_path, "data.source.test_path", label_column)
         if x_test.shape[1:] != x.shape[1:]:
-            raise ConfigError(
-                f"data.source.test_path={shown(test_path)}: samples of shape {x_test.shape[1:]}, "
-                f"the training file's are {x.shape[1:]}; expected the same features"
+            raise bad(
+                "data.source.test_path",
+                test_path,
+                f"samples of shape {x_test.shape[1:]}, the training file's are {x.shape[1:]}",
+                "the same features",
             )
     num_classes = _num_classes(path, y if y_test is None else np.concatenate([y, y_test]))
     n_test = 0 if x_test is not None else max(int(len(x) * test_fraction), 1)
     n_val = val_size or max(int((len(x) - n_test) * val_fraction), 1)
     if len(x) < n_test + n_val + 1:
         split = f"{n_test} test, {n_val} validation" if n_test else f"{n_val} validation"
-        raise ConfigError(
-            f"data.source.path={shown(path)}: {len(x)} rows cannot hold {split} and training "
-            f"rows; expected at least {n_test + n_val + 1} rows (or smaller splits)"
+        raise bad(
+            "data.source.path",
+            path,
+            f"{len(x)} rows cannot hold {split} and training rows",
+            f"at least {n_test + n_val + 1} rows (or smaller splits)",
         )
     if n_test:
         x, y, x_test, y_test = split_validation(x, y, n_test, seed + 1, "data.source.test_fraction")
@@ -89,14 +93,16 @@ def read_table(value: object, key: str, label_column: str | int = -1) -> Table:
     path = regular_file(value, key, EXPECTED_FILE)
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".csv"):
-        raise ConfigError(
-            f"{key}={shown(value)}: unsupported file type {suffix or '(no suffix)'!r}; "
-            "expected a .npz or .csv file"
+        raise bad(
+            key,
+            value,
+            f"unsupported file type {suffix or '(no suffix)'!r}",
+            "a .npz or .csv file",
         )
     check_file(path, key, value)  # headers and size only: nothing is allocated on their word
     info = path.stat()
     identity = (str(path.resolve()), info.st_ino, info.st_size, info.st_mtime_ns)
-    return _read_table(identity, suffix, key, shown(value), label_column)
+    return _read_table(identity, suffix, key, str(value), label_column)
 
 
 @functools.lru_cache(maxsize=4)
@@ -104,7 +110,7 @@ def _read_table(
     identity: tuple[str, int, int, int], suffix: str, key: str, value: str, label_column: str | int
 ) -> Table:
     path = Path(identity[0])
-    where = f"{key}={value}"
+    where = setting(key, value)
     if suffix == ".npz":
         x, y, x_test, y_test = _read_npz(path, where)
     else:
@@ -114,9 +120,11 @@ def _read_table(
         if features is not None:
             _check_arrays(where, name, features, labels, csv=suffix == ".csv")
     if x_test is not None and x_test.shape[1:] != x.shape[1:]:
-        raise ConfigError(
-            f"{where}: x_test holds samples of shape {x_test.shape[1:]}, x of shape "
-            f"{x.shape[1:]}; expected the same features in both"
+        raise bad(
+            where,
+            ...,
+            f"x_test holds samples of shape {x_test.shape[1:]}, x of shape {x.shape[1:]}",
+            "the same features in both",
         )
     if x_test is not None:
         x_test, y_test = x_test.astype(np.float32), y_test.astype(np.int64)
@@ -125,21 +133,23 @@ def _read_table(
 
 def _read_npz(path: Path, where: str) -> Table:
     if not zipfile.is_zipfile(path):
-        raise ConfigError(f"{where}: is not a zip archive; expected a .npz written by numpy.savez")
+        raise bad(where, ..., "is not a zip archive", "a .npz written by numpy.savez")
     try:
         archive = np.load(path, allow_pickle=False)  # never unpickles: a file cannot run code
         if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ConfigError(f"{where}: is not an .npz archive; expected {EXPECTED_FILE}")
+            raise bad(where, ..., "is not an .npz archive", EXPECTED_FILE)
         with archive:
             names = set(archive.files)
             x_name = "x" if "x" in names else "X"
             if not {x_name, "y"} <= names:
-                raise ConfigError(
-                    f"{where}: holds arrays {sorted(names)}; expected arrays x and y "
-                    "(optionally x_test, y_test)"
+                raise bad(
+                    where,
+                    ...,
+                    f"holds arrays {sorted(names)}",
+                    "arrays x and y (optionally x_test, y_test)",
                 )
             if ("x_test" in names) != ("y_test" in names):
-                raise ConfigError(f"{where}: holds only one of x_test, y_test; expected both")
+                raise bad(where, ..., "holds only one of x_test, y_test", "both")
             stored = {"x": x_name, "y": "y", "x_test": "x_test", "y_test": "y_test"}
             arrays = {
                 name: _numeric(where, name, archive[member])
@@ -149,15 +159,18 @@ def _read_npz(path: Path, where: str) -> Table:
     except ConfigError:
         raise
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
-        raise ConfigError(
-            f"{where}: not a readable .npz archive ({first_line(err)}); expected {EXPECTED_FILE}"
+        raise bad(
+            where,
+            ...,
+            f"not a readable .npz archive ({first_line(err)})",
+            EXPECTED_FILE,
         ) from None
     return arrays["x"], arrays["y"], arrays.get("x_test"), arrays.get("y_test")
 
 
 def _numeric(where: str, name: str, array: np.ndarray) -> np.ndarray:
     if array.dtype.kind not in "biuf":
-        raise ConfigError(f"{where}: array {name} holds {array.dtype} values; expected numbers")
+        raise bad(where, ..., f"array {name} holds {array.dtype} values", "numbers")
     return array
 
 
@@ -166,33 +179,41 @@ def _read_csv(path: Path, where: str, label_column: str | int) -> tuple[np.ndarr
         with path.open(newline="", encoding="utf-8-sig") as handle:  # a BOM (Excel) is no cell
             rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ConfigError(
-            f"{where}: cannot be read as CSV text ({first_line(err)}); expected {EXPECTED_FILE}"
+        raise bad(
+            where,
+            ...,
+            f"cannot be read as CSV text ({first_line(err)})",
+            EXPECTED_FILE,
         ) from None
     if not rows:
-        raise ConfigError(f"{where}: holds no rows; expected {EXPECTED_FILE}")
+        raise bad(where, ..., "holds no rows", EXPECTED_FILE)
     header = [cell.strip() for cell in rows[0]] if not all(map(_is_number, rows[0])) else None
     if header is not None:
         rows = rows[1:]
     if not rows:
-        raise ConfigError(f"{where}: holds a header but no data rows; expected {EXPECTED_FILE}")
+        raise bad(where, ..., "holds a header but no data rows", EXPECTED_FILE)
     width = len(header) if header is not None else len(rows[0])
     for number, row in enumerate(rows, 1):
         if len(row) != width:
             first = "the header" if header is not None else "data row 1"
-            raise ConfigError(
-                f"{where}: data row {number} has {len(row)} columns, {first} has {width}; "
-                "expected the same number of columns on every row"
+            raise bad(
+                where,
+                ...,
+                f"data row {number} has {len(row)} columns, {first} has {width}",
+                "the same number of columns on every row",
             )
     if width < 2:
-        raise ConfigError(f"{where}: has one column; expected feature columns and a label column")
+        raise bad(where, ..., "has one column", "feature columns and a label column")
     column = _label_index(label_column, header, width)
     try:
         table = np.array(rows, dtype=np.float64)
     except ValueError:
         number, cell = _first_text_cell(rows)
-        raise ConfigError(
-            f"{where}: data row {number} holds {cell!r}, not a number; expected numeric columns"
+        raise bad(
+            where,
+            ...,
+            f"data row {number} holds {cell!r}, not a number",
+            "numeric columns",
         ) from None
     return np.delete(table, column, axis=1), table[:, column]  # labels checked by the caller
 
@@ -209,15 +230,19 @@ def _label_index(label_column: str | int, header: list[str] | None, width: int) 
     if isinstance(label_column, int) and not isinstance(label_column, bool):
         if -width <= label_column < width:
             return label_column % width
-        raise ConfigError(
-            f"data.source.label_column={label_column}: the file has {width} columns; "
-            f"expected an index in -{width}..{width - 1} or a header name"
+        raise bad(
+            "data.source.label_column",
+            label_column,
+            f"the file has {width} columns",
+            f"an index in -{width}..{width - 1} or a header name",
         )
     if header is None or str(label_column) not in header:
         names = ", ".join(header) if header is not None else "none: the file has no header row"
-        raise ConfigError(
-            f"data.source.label_column={shown(label_column)}: no such column (header: {names}); "
-            "expected a column index or a header name"
+        raise bad(
+            "data.source.label_column",
+            label_column,
+            f"no such column (header: {names})",
+            "a column index or a header name",
         )
     return header.index(str(label_column))
 
@@ -225,39 +250,38 @@ def _label_index(label_column: str | int, header: list[str] | None, width: int) 
 def _check_arrays(where: str, name: str, x: np.ndarray, y: np.ndarray, csv: bool) -> None:
     y_name = name.replace("x", "y")
     if x.ndim < 2:
-        raise ConfigError(f"{where}: {name} has shape {x.shape}; expected (samples, features…)")
+        raise bad(where, ..., f"{name} has shape {x.shape}", "(samples, features…)")
     if y.ndim != 1:
-        raise ConfigError(f"{where}: {y_name} has shape {y.shape}; expected (samples,)")
+        raise bad(where, ..., f"{y_name} has shape {y.shape}", "(samples,)")
     if len(x) != len(y):
-        raise ConfigError(
-            f"{where}: {name} has {len(x)} rows, {y_name} has {len(y)}; expected as many labels "
-            "as samples"
+        raise bad(
+            where,
+            ...,
+            f"{name} has {len(x)} rows, {y_name} has {len(y)}",
+            "as many labels as samples",
         )
     if len(x) == 0 or x[0].size == 0:
-        raise ConfigError(f"{where}: {name} has shape {x.shape}; expected samples with features")
-    bad = np.argwhere(~np.isfinite(x))
-    if len(bad):
-        row = int(bad[0][0])
+        raise bad(where, ..., f"{name} has shape {x.shape}", "samples with features")
+    non_finite = np.argwhere(~np.isfinite(x))
+    if len(non_finite):
+        row = int(non_finite[0][0])
         sample = f"data row {row + 1}" if csv else f"{name}[{row}]"
-        raise ConfigError(f"{where}: {sample} holds {x[tuple(bad[0])]}; expected finite numbers")
+        raise bad(where, ..., f"{sample} holds {x[tuple(non_finite[0])]}", "finite numbers")
     if y.dtype.kind == "f":
         bad_labels = y[~np.isfinite(y) | (y != np.round(y))]
         if len(bad_labels):
-            raise ConfigError(
-                f"{where}: label {bad_labels[0]:g} is not a whole number; "
-                f"expected {EXPECTED_LABELS}"
-            )
+            raise bad(where, ..., f"label {bad_labels[0]:g} is not a whole number", EXPECTED_LABELS)
     if y.min() < 0:
-        raise ConfigError(f"{where}: label {y.min():g} is negative; expected {EXPECTED_LABELS}")
+        raise bad(where, ..., f"label {y.min():g} is negative", EXPECTED_LABELS)
     if y.max() >= MAX_LABEL:  # labels 0..K-1 all occur, so K is far below this
-        raise ConfigError(f"{where}: label {y.max():g} is too large; expected {EXPECTED_LABELS}")
+        raise bad(where, ..., f"label {y.max():g} is too large", EXPECTED_LABELS)
 
 
 def _num_classes(path: object, labels: np.ndarray) -> int:
     classes = np.unique(labels).astype(np.int64)
-    where = f"data.source.path={shown(path)}"
+    where = setting("data.source.path", path)
     if len(classes) < 2:
-        raise ConfigError(f"{where}: every label is {classes[0]}; expected {EXPECTED_LABELS}")
+        raise bad(where, ..., f"every label is {classes[0]}", EXPECTED_LABELS)
     if classes[-1] != len(classes) - 1:
         present = set(classes.tolist())
         missing = []  # the first few labels that never occur (never the whole range: 0..2^31)
@@ -267,9 +291,11 @@ def _num_classes(path: object, labels: np.ndarray) -> int:
                 if len(missing) > 5:
                     break
         listed = ", ".join(map(str, missing[:5])) + (", …" if len(missing) > 5 else "")
-        raise ConfigError(
-            f"{where}: labels run from 0 to {classes[-1]} but {listed} never occur; "
-            f"expected {EXPECTED_LABELS}"
+        raise bad(
+            where,
+            ...,
+            f"labels run from 0 to {classes[-1]} but {listed} never occur",
+            EXPECTED_LABELS,
         )
     return len(classes)
 
@@ -285,24 +311,21 @@ def _check_options(
 ) -> None:
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-            raise ConfigError(
-                f"data.source.{key}={shown(value)}: expected a fraction between 0 and 1 (exclusive)"
-            )
+            raise bad(f"data.source.{key}", value, "", "a fraction between 0 and 1 (exclusive)")
     if carves_test and val_fraction + test_fraction >= 1:  # with test_path: no test is carved
-        raise ConfigError(
-            f"data.source.val_fraction={val_fraction}: with test_fraction={test_fraction} nothing "
-            "is left to train on; expected val_fraction + test_fraction < 1"
+        raise bad(
+            "data.source.val_fraction",
+            val_fraction,
+            f"with test_fraction={test_fraction} nothing is left to train on",
+            "val_fraction + test_fraction < 1",
         )
     for key, value in (("val_size", val_size), ("seed", seed)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"data.source.{key}={shown(value)}: expected a whole number >= 0")
+            raise bad(f"data.source.{key}", value, "", "a whole number >= 0")
     if isinstance(label_column, bool) or not isinstance(label_column, int | str):
-        raise ConfigError(
-            f"data.source.label_column={shown(label_column)}: expected a column index or a "
-            "header name"
-        )
+        raise bad("data.source.label_column", label_column, "", "a column index or a header name")
     if not isinstance(standardize, bool):
-        raise ConfigError(f"data.source.standardize={shown(standardize)}: expected true or false")
+        raise bad("data.source.standardize", standardize, "", "true or false")
 
 
 def _is_number(text: str) -> bool:

@@ -22,8 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from frugal.budget.spec import ConfigError
-from frugal.inputs import shown
+from frugal.core.errors import ConfigError, bad, setting
 from frugal.machine import check_fits
 
 # Peak bytes per value while a source builds its arrays (what stays, plus the temporaries):
@@ -91,7 +90,7 @@ def check_mnist1d(source: Mapping[str, Any], copies: int = 1) -> None:
 def check_file(path: Path, key: str, value: object, copies: int = 1) -> None:
     """The arrays of data file `path` (set as `key`=`value`) fit in memory, known from its
     headers (`.npz`) or its size (`.csv`)."""
-    where = f"{key}={shown(value)}"
+    where = setting(key, value)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         members = npz_members(path, where)
@@ -112,7 +111,7 @@ def npz_members(path: Path, where: str) -> dict[str, tuple[tuple[int, ...], np.d
     alone; ConfigError for a member that is not a numeric `.npy` array, or whose header
     declares more bytes than the member holds (no allocation is tried on a header's word)."""
     if not zipfile.is_zipfile(path):
-        raise ConfigError(f"{where}: is not a zip archive; expected {FILE_FORM}")
+        raise bad(where, ..., "is not a zip archive", FILE_FORM)
     try:
         with zipfile.ZipFile(path) as archive:
             return {
@@ -125,9 +124,7 @@ def npz_members(path: Path, where: str) -> dict[str, tuple[tuple[int, ...], np.d
     except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
         lines = str(err).strip().splitlines()
         reason = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
-        raise ConfigError(
-            f"{where}: not a readable .npz archive ({reason}); expected {FILE_FORM}"
-        ) from None
+        raise bad(where, ..., f"not a readable .npz archive ({reason})", FILE_FORM) from None
 
 
 def _member(
@@ -135,20 +132,19 @@ def _member(
 ) -> tuple[tuple[int, ...], np.dtype]:
     name = info.filename
     if not name.endswith(".npy"):
-        raise ConfigError(
-            f"{where}: holds {name!r}, which is not a .npy array; expected {FILE_FORM}"
-        )
+        raise bad(where, ..., f"holds {name!r}, which is not a .npy array", FILE_FORM)
     with archive.open(info) as member:
         shape, dtype = _header(member, name, where)
     if dtype.kind not in NUMERIC_KINDS:
-        raise ConfigError(
-            f"{where}: array {name.removesuffix('.npy')} holds {dtype} values; expected numbers"
-        )
+        raise bad(where, ..., f"array {name.removesuffix('.npy')} holds {dtype} values", "numbers")
     declared = math.prod(shape) * dtype.itemsize
     if declared > info.file_size:  # the bytes after the header are the array's
-        raise ConfigError(
-            f"{where}: array {name.removesuffix('.npy')} declares shape {shape} "
-            f"({declared:,} bytes) but holds {info.file_size:,} bytes; expected {FILE_FORM}"
+        raise bad(
+            where,
+            ...,
+            f"array {name.removesuffix('.npy')} declares shape {shape} ({declared:,} bytes) but "
+            f"holds {info.file_size:,} bytes",
+            FILE_FORM,
         )
     return shape, dtype
 
@@ -163,8 +159,11 @@ def _header(member: BinaryIO, name: str, where: str) -> tuple[tuple[int, ...], n
             shape, _, dtype = np.lib.format.read_array_header_2_0(member)
     except (ValueError, EOFError, UnicodeDecodeError) as err:
         lines = str(err).strip().splitlines()
-        raise ConfigError(
-            f"{where}: member {name!r} is not a readable .npy array "
-            f"({lines[0] if lines else type(err).__name__}); expected {FILE_FORM}"
+        raise bad(
+            where,
+            ...,
+            f"member {name!r} is not a readable .npy array "
+            f"({lines[0] if lines else type(err).__name__})",
+            FILE_FORM,
         ) from None
     return tuple(int(n) for n in shape), np.dtype(dtype)

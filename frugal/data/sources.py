@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import bad
 from frugal.data.arrays import Splits, split_validation
 from frugal.data.files import files as files
 from frugal.data.sizes import check_mnist1d, check_synthetic
@@ -36,9 +36,11 @@ def mnist1d(
     args = get_dataset_args()
     for key, value in dataset_args.items():
         if not hasattr(args, key):
-            raise ConfigError(
-                f"data.source.{key}={value!r}: not an mnist1d dataset argument; expected one of "
-                f"{', '.join(sorted(vars(args)))}"
+            raise bad(
+                f"data.source.{key}",
+                value,
+                "not an mnist1d dataset argument",
+                f"one of {', '.join(sorted(vars(args)))}",
             )
         setattr(args, key, value)
     check_mnist1d(vars(args))
@@ -83,7 +85,7 @@ def synthetic(
 
 def _whole(key: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"data.source.{key}={value!r}: expected a whole number >= {minimum}")
+        raise bad(f"data.source.{key}", value, "", f"a whole number >= {minimum}")
 
 
 def _cached(cache_dir: str | None, name: str, args: dict, make) -> dict:

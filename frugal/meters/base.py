@@ -37,4 +37,9 @@ class EnergyMeter(Protocol):
 
     def read_j(self) -> float | None: ...
 
+    # The whole machine's joules since start() (RAPL's, NVML's, codecarbon's, or the power
+    # model over the machine's busy CPU time), where a figure exists: shown beside read_j(),
+    # which is the run's own unless energy.scope=machine. None: unknown.
+    def read_machine_j(self) -> float | None: ...
+
     def stop(self) -> None: ...

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from frugal.meters.energy.backend import J_PER_KWH
-from frugal.meters.energy.config import EnergyConfig
+from frugal.meters.energy.config import EnergyConfig, energy_mix
 
 
 def carbon_intensity(cfg: EnergyConfig) -> tuple[float, str]:
     """(g CO2e per kWh, source): "config", or "codecarbon:offline:<ISO>" from its energy mix."""
     if cfg.carbon_intensity_g_per_kwh is not None:
         return float(cfg.carbon_intensity_g_per_kwh), "config"
-    from codecarbon.input import DataSource  # imports pandas: only when needed
-
-    country = DataSource().get_global_energy_mix_data().get(cfg.country_iso_code)
+    country = (energy_mix() or {}).get(cfg.country_iso_code)
     if country is None or country.get("carbon_intensity") is None:
         raise ValueError(
             f"energy.country_iso_code={cfg.country_iso_code!r}: not in codecarbon's offline "

@@ -17,8 +17,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from frugal.budget.spec import ConfigError
-from frugal.inputs import first_line, locate
+from frugal.core.errors import bad, first_line, setting
+from frugal.inputs import locate
 
 ModelBuilder = Callable[..., nn.Module]
 
@@ -78,12 +78,15 @@ def build_model(
     try:
         model = builder(input_shape=input_shape, num_classes=int(num_classes), **cfg["kwargs"])
     except Exception as err:
-        raise ConfigError(
-            f"{where}: cannot be built for input {input_shape} and {num_classes} classes "
-            f"({first_line(err)}); expected a model for this data and valid model.kwargs"
+        raise bad(
+            where,
+            ...,
+            f"cannot be built for input {input_shape} and {num_classes} classes "
+            f"({first_line(err)})",
+            "a model for this data and valid model.kwargs",
         ) from err
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"{where}: returned a {type(model).__name__}; expected an nn.Module")
+        raise bad(where, ..., f"returned a {type(model).__name__}", "an nn.Module")
     _check_logits(model, input_shape, int(num_classes), where)
     return model
 
@@ -91,12 +94,12 @@ def build_model(
 def _plain(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(model_cfg, DictConfig):
         if OmegaConf.is_missing(model_cfg, "_target_"):
-            raise ConfigError(f"model._target_=???: not set; expected {OWN_MODEL_FORM}")
+            raise bad("model._target_=???", ..., "not set", OWN_MODEL_FORM)
         model_cfg = OmegaConf.to_container(model_cfg, resolve=True)
     cfg = dict(model_cfg)
     kwargs = cfg.get("kwargs") or {}
     if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"model.kwargs={kwargs!r}: expected a mapping of keyword arguments")
+        raise bad("model.kwargs", kwargs, "", "a mapping of keyword arguments")
     cfg["kwargs"] = dict(kwargs)
     return cfg
 
@@ -106,23 +109,27 @@ def _builder(cfg: dict[str, Any]) -> tuple[ModelBuilder, str]:
     name, target = cfg.get("name"), cfg.get("_target_")
     if target is None:
         if name not in _REGISTRY:
-            raise ConfigError(
-                f"model.name={name!r}: unknown model; expected one of {', '.join(list_models())} "
-                "or model=own model._target_=pkg.module.Net"
+            raise bad(
+                "model.name",
+                name,
+                "unknown model",
+                f"one of {', '.join(list_models())} or model=own model._target_=pkg.module.Net",
             )
-        builder, where = _REGISTRY[name], f"model={name}"
+        builder, where = _REGISTRY[name], f"model={name}"  # the group, as typed
     else:
         if name in _REGISTRY:
-            raise ConfigError(
-                f"model._target_={target}: model={name} is a registered model and takes no "
-                f"_target_; expected model=own model._target_={target}"
+            raise bad(
+                "model._target_",
+                target,
+                f"model={name} is a registered model and takes no _target_",
+                f"model=own model._target_={target}",
             )
         builder, where = (
             locate(target, "model._target_", OWN_MODEL_FORM),
-            f"model._target_={target}",
+            setting("model._target_", target),
         )
         if not callable(builder):
-            raise ConfigError(f"{where}: is not callable; expected {OWN_MODEL_FORM}")
+            raise bad(where, ..., "is not callable", OWN_MODEL_FORM)
     _check_arguments(builder, cfg["kwargs"], where)
     return builder, where
 
@@ -136,18 +143,20 @@ def _check_arguments(builder: ModelBuilder, kwargs: dict[str, Any], where: str) 
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for required in ("input_shape", "num_classes"):
         if required not in params and not takes_any:
-            raise ConfigError(f"{where}: takes no {required} argument; expected {OWN_MODEL_FORM}")
+            raise bad(where, ..., f"takes no {required} argument", OWN_MODEL_FORM)
     for key, value in kwargs.items():
         if (key not in params and not takes_any) or key in ("input_shape", "num_classes"):
             accepted = [k for k in params if k not in ("input_shape", "num_classes", "self")]
-            raise ConfigError(
-                f"model.kwargs.{key}={value!r}: not an argument of {where}; expected one of "
-                f"{', '.join(accepted) or '(none)'}"
+            raise bad(
+                f"model.kwargs.{key}",
+                value,
+                f"not an argument of {where}",
+                f"one of {', '.join(accepted) or '(none)'}",
             )
     try:
         signature.bind(input_shape=(), num_classes=0, **kwargs)
     except TypeError as err:
-        raise ConfigError(f"{where}: {err}; expected +model.kwargs.<argument>=<value>") from None
+        raise bad(where, ..., str(err), "+model.kwargs.<argument>=<value>") from None
 
 
 def _check_logits(model: nn.Module, input_shape: tuple[int, ...], num_classes: int, where: str):
@@ -158,17 +167,21 @@ def _check_logits(model: nn.Module, input_shape: tuple[int, ...], num_classes: i
         with torch.no_grad():
             logits = model(torch.zeros(batch))
     except Exception as err:
-        raise ConfigError(
-            f"{where}: fails on a batch of shape {batch} ({first_line(err)}); expected a model "
-            "for this data's input shape"
+        raise bad(
+            where,
+            ...,
+            f"fails on a batch of shape {batch} ({first_line(err)})",
+            "a model for this data's input shape",
         ) from err
     finally:
         model.train(was_training)
     shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
     if shape != (2, num_classes):
-        raise ConfigError(
-            f"{where}: maps a batch of shape {batch} to {shape}; expected logits of shape "
-            f"(2, {num_classes})"
+        raise bad(
+            where,
+            ...,
+            f"maps a batch of shape {batch} to {shape}",
+            f"logits of shape (2, {num_classes})",
         )
 
 

@@ -3,6 +3,5 @@
 
 from frugal.report.collect import Run, Skipped, load_runs
 from frugal.report.compare import Comparison, compare
-from frugal.report.pareto import pareto_front
 
-__all__ = ["Comparison", "Run", "Skipped", "compare", "load_runs", "pareto_front"]
+__all__ = ["Comparison", "Run", "Skipped", "compare", "load_runs"]

@@ -7,13 +7,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from frugal.core.record import RESULT_FILE
+from frugal.core.status import EXIT_BAD_INPUT
 from frugal.report import envelope, size_search
-from frugal.report.collect import NO_SUCH_DIR, RESULT_FILE, Skipped, collect_runs
-from frugal.report.compare import compare
+from frugal.report.collect import collect_runs
+from frugal.report.compare import Comparison, compare
+from frugal.report.files import NO_SUCH_DIR, Skipped
 from frugal.report.table import DEFAULT_INFERENCES, write_report_md, write_runs_csv
-from frugal.report.text import visible
-from frugal.report.units import plural
-from frugal.status import EXIT_BAD_INPUT
+from frugal.report.text import plural, visible
 
 DEFAULT_OUT = Path("report")
 EXIT_NO_RUNS = EXIT_BAD_INPUT
@@ -108,25 +109,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         envelope.envelope_section(envelopes, envelope_problems, comparison, not args.no_plots),
     )
     if not args.no_plots:
-        from frugal.report.plots import (  # matplotlib: only when drawing
-            plot_curves,
-            plot_lifetime,
-            plot_pareto,
-        )
-
-        plot_pareto(comparison, args.out / "pareto.png")
-        plot_curves(comparison, args.out / "curves.png")
-        if any(run.inference_j_per_1k is not None for run in runs):
-            plot_lifetime(comparison, args.out / "lifetime.png", args.inferences)
-        if searches:
-            size_search.plot_size_search(searches, comparison, args.out / size_search.FILE_NAME)
-        if any(e.keys and e.jobs for e in envelopes):
-            envelope.plot_envelopes(envelopes, args.out / envelope.FILE_NAME)
+        _draw(args.out, comparison, args.inferences, searches, envelopes)
     pilots = f", {plural(len(collected.pilots), 'pilot')} not counted" if collected.pilots else ""
     print(
         f"frugal-report: {plural(len(runs), 'run')}, {len(skipped)} skipped{pilots} -> {args.out}"
     )
     return 0
+
+
+def _draw(
+    out: Path,
+    comparison: Comparison,
+    inferences: int,
+    searches: Sequence[size_search.SizeSearch],
+    envelopes: Sequence[envelope.Envelope],
+) -> None:
+    """The figures; matplotlib is imported only when drawing."""
+    from frugal.report.envelope_plot import plot_envelopes
+    from frugal.report.lifetime_plot import plot_lifetime
+    from frugal.report.plots import plot_curves, plot_pareto
+    from frugal.report.size_search_plot import plot_size_search
+
+    plot_pareto(comparison, out / "pareto.png")
+    plot_curves(comparison, out / "curves.png")
+    if any(run.inference_j_per_1k is not None for run in comparison.runs):
+        plot_lifetime(comparison, out / "lifetime.png", inferences)
+    if searches:
+        plot_size_search(searches, comparison, out / size_search.FILE_NAME)
+    if any(e.keys and e.jobs for e in envelopes):
+        plot_envelopes(envelopes, out / envelope.FILE_NAME)
 
 
 def _add_sections(report: Path, *sections: str) -> None:

@@ -1,21 +1,18 @@
 """Find run directories and load their ``result.json`` and ``curve.csv`` (the contract: README,
 "Outputs of a run").
 
-Loading never raises for a bad file and never trusts one: only regular files are opened (a FIFO
-would block, ``/dev/zero`` never ends), at most :data:`MAX_FILE_BYTES` are read, and every
-value the report uses is checked for its type and a plausible range. A run whose
-``result.json`` fails any check becomes a :class:`Skipped` with the reason; a bad ``curve.csv``
-only drops the curve of its run. Unknown amounts stay ``None``, never 0.
+Loading never raises for a bad file and never trusts one: files are opened as
+:mod:`frugal.report.files` opens them (regular files only, at most 16 MiB), and ``result.json``
+is read through the run record's schema (:class:`frugal.core.record.RunResult`), which checks
+every value the report uses for its type and a plausible range. A run whose ``result.json``
+fails becomes a :class:`Skipped` with the reason; a bad ``curve.csv`` only drops the curve of
+its run. Unknown amounts stay ``None``, never 0.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import math
-import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,25 +20,50 @@ from typing import Any
 
 import yaml
 
-from frugal.budget.spec import SPENT_KEYS as BUDGET_KEYS
-from frugal.record import CURVE_FILE, RESULT_FILE
-from frugal.report.text import clip, visible
-from frugal.status import Status
+from frugal.core.checked import MAX_AMOUNT, MAX_TEXT_CHARS, MalformedError, Number, clip, show
+from frugal.core.keys import SPENT_KEYS as BUDGET_KEYS
+from frugal.core.record import (
+    CURVE_FILE,
+    REQUIRED_KEYS,
+    RESULT_FILE,
+    RunResult,
+    parse,
+)
+from frugal.core.record import Compression as CompressionRecord
+from frugal.core.record import Data as DataRecord
+from frugal.core.status import Status
+from frugal.report.files import (
+    MAX_FILE_BYTES,
+    Skipped,
+    find_result_files,
+    read_json,
+    read_regular_file,
+)
+from frugal.report.text import visible
 
-REQUIRED_KEYS = ("status", "spent", "energy", "model", "metrics")
+__all__ = [
+    "ASSUMED_UNCERTAINTY",
+    "BUDGET_KEYS",
+    "MAX_FILE_BYTES",
+    "RESULT_FILE",
+    "Collected",
+    "Compression",
+    "Curve",
+    "Dataset",
+    "MalformedError",
+    "Run",
+    "Skipped",
+    "collect_runs",
+    "load_curve",
+    "load_runs",
+]
+
 CURVE_REQUIRED_COLUMNS = ("step", "samples", "val/acc")
-NO_SUCH_DIR = "no such directory"
 PILOTS_DIR = "pilots"  # a size-search run's pilot runs: <run>/pilots/<size>/
-MAX_FILE_BYTES = 16 * 2**20  # a real result.json is a few kB, a curve.csv well under 1 MiB
-MAX_TEXT_CHARS = 500  # names, methods, overrides: longer is not something a run wrote
-MAX_AMOUNT = 1e30  # joules, FLOPs, bytes, samples...: beyond any real run, below float overflow
-MAX_UNCERTAINTY = 10.0  # relative: ±1000 %
 # Relative uncertainty of an energy amount whose result.json does not state it: a
 # codecarbon-style estimate (CPU TDP × load) is tens of percent off, a RAPL/NVML counter a few.
 ASSUMED_UNCERTAINTY = {False: 0.3, True: 0.05}
 UNKNOWN_DATASET = "unknown"
-
-Number = int | float
 
 
 @dataclass(frozen=True)
@@ -122,51 +144,6 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Skipped:
-    path: Path
-    reason: str
-
-
-class MalformedError(ValueError):
-    """A file that does not follow its contract; the message says how."""
-
-
-def json_object(value: Any, where: str, file: str) -> Mapping[str, Any]:
-    """`value` if it is a JSON object, else MalformedError naming `file` and `where`."""
-    if not isinstance(value, dict):
-        raise MalformedError(f"{file}: {where} is {type(value).__name__}, not an object")
-    return value
-
-
-def find_result_files(paths: Iterable[Path]) -> tuple[list[Path], list[Skipped]]:
-    """Every ``result.json`` under ``paths`` (a path may also be the file itself), sorted, once.
-    Whatever carries the name is returned, even a FIFO or a dangling link, so that loading can
-    say what is wrong with it; symlinked directories are not followed (no loops)."""
-    return find_named_files(paths, RESULT_FILE)
-
-
-def find_named_files(paths: Iterable[Path], name: str) -> tuple[list[Path], list[Skipped]]:
-    """Every file called ``name`` under ``paths``, as :func:`find_result_files` finds them."""
-    found: dict[Path, Path] = {}
-    missing: list[Skipped] = []
-    for path in paths:
-        if path.name == name and not path.is_dir():
-            candidates: Iterable[Path] = [path]
-        elif path.is_dir():
-            candidates = (
-                Path(parent, name)
-                for parent, dirs, files in os.walk(path)
-                if name in files or name in dirs
-            )
-        else:
-            missing.append(Skipped(path, NO_SUCH_DIR))
-            continue
-        for file in candidates:
-            found.setdefault(_identity(file), file)
-    return sorted(found.values(), key=_natural_key), missing
-
-
-@dataclass(frozen=True)
 class Collected:
     """What :func:`collect_runs` found: the runs, the skipped files, the pilot runs of size
     searches (not runs of their own) and the raw ``size_search`` section of each run that has
@@ -223,63 +200,100 @@ def collect_runs(paths: Iterable[Path]) -> Collected:
 
 
 def _is_pilot(result: dict[str, Any] | MalformedError) -> bool:
+    """Said by the raw file, before it is checked: a malformed pilot is still a pilot."""
     run_info = result.get("run") if isinstance(result, dict) else None
     return isinstance(run_info, dict) and run_info.get("role") == "pilot"
 
 
-def load_run(run_dir: Path) -> Run:
-    """Read one run directory; raises :class:`MalformedError` when ``result.json`` is unusable."""
-    return _build_run(run_dir, _read_result(run_dir / RESULT_FILE))
+def _read_result(path: Path) -> dict[str, Any]:
+    """The JSON object of a ``result.json`` with the keys every run writes; its values are
+    checked by :func:`_build_run`, once it is known not to be a pilot's."""
+    result = read_json(path, RESULT_FILE)
+    absent = [key for key in REQUIRED_KEYS if key not in result]
+    if absent:
+        raise MalformedError(f"{RESULT_FILE}: missing key {', '.join(absent)}")
+    return result
 
 
-def _build_run(run_dir: Path, result: dict[str, Any]) -> Run:
-    try:
-        status = Status(result["status"])
-    except (ValueError, TypeError):
-        raise MalformedError(
-            f"{RESULT_FILE}: unknown status {_show(result['status'])} "
-            f"(expected one of {', '.join(Status)})"
-        ) from None
-    spent = _section(result, "spent")
-    budget = _section(result, "budget", optional=True)
-    model = _section(result, "model")
-    metrics = _section(result, "metrics")
-    energy = _section(result, "energy")
-    measured = _flag(energy, "measured", "energy")
-    uncertainty = _number(energy, "uncertainty", "energy", high=MAX_UNCERTAINTY)
-    overrides = _overrides(result, run_dir)
+def _build_run(run_dir: Path, raw: dict[str, Any]) -> Run:
+    result = parse(RunResult, raw, RESULT_FILE)
+    recorded = result.run.overrides if result.run is not None else None
+    overrides = recorded if recorded is not None else _hydra_overrides(run_dir)
+    energy, model = result.energy, result.model
     try:
         curve, curve_problem = load_curve(run_dir / CURVE_FILE), None
     except MalformedError as err:
         curve, curve_problem = None, str(err)
     return Run(
         dir=run_dir,
-        status=status,
-        stopped_by=_text(result, "stopped_by"),
-        model=_text(model, "name", "model") or "unknown",
-        dataset=_dataset(result, overrides),
+        status=result.status,
+        stopped_by=result.stopped_by,
+        model=model.name or "unknown",
+        dataset=_dataset(result.data, overrides),
         overrides=overrides,
-        test_acc=_number(metrics, "test/acc", "metrics", high=1.0),
-        val_acc=_number(metrics, "val/acc", "metrics", high=1.0),
-        energy_method=_text(energy, "method", "energy") or "unknown",
-        energy_measured=measured,
+        test_acc=result.metrics.test_acc,
+        val_acc=result.metrics.val_acc,
+        energy_method=energy.method or "unknown",
+        energy_measured=energy.measured,
         energy_uncertainty=(
-            uncertainty if uncertainty is not None else ASSUMED_UNCERTAINTY[measured is True]
+            energy.uncertainty
+            if energy.uncertainty is not None
+            else ASSUMED_UNCERTAINTY[energy.measured is True]
         ),
-        energy_uncertainty_assumed=uncertainty is None,
-        spent=_amounts(spent, "spent"),
-        budget=_amounts(budget, "budget"),
-        params=_number(model, "params", "model"),
-        params_effective=_number(model, "params_effective", "model"),
-        steps=_number(result, "steps"),
-        seed=_number(result, "seed", low=-MAX_AMOUNT),
-        inference_j_per_1k=_number(
-            _section(result, "inference", optional=True), "energy_j_per_1k", "inference"
-        ),
-        compression=_compression(result),
+        energy_uncertainty_assumed=energy.uncertainty is None,
+        spent=result.spent.as_dict(),
+        budget=_amounts(result.budget),
+        params=model.params,
+        params_effective=model.params_effective,
+        steps=result.steps,
+        seed=result.seed,
+        inference_j_per_1k=result.inference.energy_j_per_1k if result.inference else None,
+        compression=_compression(result.compression),
         curve=curve,
         curve_problem=curve_problem,
     )
+
+
+def _amounts(section: Any) -> dict[str, Number | None]:
+    """A section of amounts by budget key; an absent one is all unknown."""
+    return section.as_dict() if section is not None else dict.fromkeys(BUDGET_KEYS)
+
+
+def _dataset(data: DataRecord | None, overrides: tuple[str, ...] | None) -> Dataset:
+    """The ``data`` section; for runs written before it existed, the ``data=`` override (and
+    ``data.source.path=`` for files), else unknown."""
+    if data is not None and data.given:
+        sizes = (data.train, data.val, data.test)
+        return Dataset(name=data.name or UNKNOWN_DATASET, hash=data.hash, sizes=sizes)
+    chosen = dict(o.lstrip("+~").partition("=")[::2] for o in overrides or () if "=" in o)
+    name = chosen.get("data", UNKNOWN_DATASET)
+    if chosen.get("data.source.path"):
+        name += f":{Path(chosen['data.source.path']).name}"
+    return Dataset(name=name, hash=None)
+
+
+def _compression(section: CompressionRecord | None) -> Compression | None:
+    if section is None or not section.given:
+        return None
+    return Compression(
+        method=section.method,
+        source_run=section.source_run,
+        acc_after_compression=section.acc_after_compression,
+        source_spent=_amounts(section.source_spent),
+    )
+
+
+def _hydra_overrides(run_dir: Path) -> tuple[str, ...] | None:
+    """The run's Hydra overrides from Hydra's own record, for a ``result.json`` without them."""
+    try:
+        recorded = yaml.safe_load(read_regular_file(run_dir / ".hydra" / "overrides.yaml", ""))
+    except (MalformedError, yaml.YAMLError, RecursionError):
+        return None  # absent or unusable: the run simply has no recorded overrides
+    if isinstance(recorded, list) and all(
+        isinstance(o, str) and len(o) <= MAX_TEXT_CHARS for o in recorded
+    ):
+        return tuple(recorded)
+    return None
 
 
 def load_curve(path: Path) -> Curve:
@@ -288,7 +302,7 @@ def load_curve(path: Path) -> Curve:
         text = read_regular_file(path, CURVE_FILE)
         rows = list(csv.DictReader(io.StringIO(text, newline="")))
     except csv.Error as err:
-        raise MalformedError(f"{CURVE_FILE}: unreadable ({_short(str(err))})") from None
+        raise MalformedError(f"{CURVE_FILE}: unreadable ({clip(visible(str(err)), 80)})") from None
     if not rows:
         raise MalformedError(f"{CURVE_FILE}: no rows")
     absent = [c for c in CURVE_REQUIRED_COLUMNS if c not in rows[0]]
@@ -308,180 +322,6 @@ def load_curve(path: Path) -> Curve:
     return Curve(samples=samples, energy_j=energy_j, val_acc=val_acc)
 
 
-def read_regular_file(path: Path, name: str, limit: int = MAX_FILE_BYTES) -> str:
-    """The text of ``path`` if it is a regular file (or a link to one) of at most ``limit``
-    bytes; :class:`MalformedError` naming the problem otherwise. Opened non-blocking, so a FIFO
-    is seen for what it is instead of waiting for a writer."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise MalformedError(f"{name}: missing") from None
-    except OSError as err:
-        raise MalformedError(f"{name}: unreadable ({err.strerror or err})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise MalformedError(f"{name}: not a regular file ({_file_kind(info.st_mode)})")
-        if info.st_size > limit:
-            raise MalformedError(f"{name}: {info.st_size} bytes, more than the {limit} read")
-        data = _read_at_most(fd, limit + 1)
-    except OSError as err:
-        raise MalformedError(f"{name}: unreadable ({err.strerror or err})") from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise MalformedError(f"{name}: more than the {limit} bytes read")
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        raise MalformedError(f"{name}: not UTF-8 text") from None
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks, size = [], 0
-    while size < limit:
-        chunk = os.read(fd, min(limit - size, 2**20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _read_result(path: Path) -> dict[str, Any]:
-    text = read_regular_file(path, RESULT_FILE)
-    try:
-        result = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise MalformedError(f"{RESULT_FILE}: invalid JSON ({err})") from None
-    except RecursionError:
-        raise MalformedError(f"{RESULT_FILE}: invalid JSON (nested too deep)") from None
-    except ValueError as err:  # e.g. an integer of more than 4300 digits
-        raise MalformedError(f"{RESULT_FILE}: invalid JSON ({_short(str(err))})") from None
-    if not isinstance(result, dict):
-        raise MalformedError(f"{RESULT_FILE}: top level is {type(result).__name__}, not an object")
-    absent = [key for key in REQUIRED_KEYS if key not in result]
-    if absent:
-        raise MalformedError(f"{RESULT_FILE}: missing key {', '.join(absent)}")
-    return result
-
-
-def _section(result: Mapping[str, Any], key: str, optional: bool = False) -> Mapping[str, Any]:
-    value = result.get(key)
-    if value is None and optional:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedError(f"{RESULT_FILE}: {key} is {type(value).__name__}, not an object")
-    return value
-
-
-def _amounts(
-    section: Mapping[str, Any], where: str, file: str = RESULT_FILE
-) -> dict[str, Number | None]:
-    return {key: _number(section, key, where, file=file) for key in BUDGET_KEYS}
-
-
-def _number(
-    section: Mapping[str, Any],
-    key: str,
-    where: str = "",
-    low: float = 0.0,
-    high: float = MAX_AMOUNT,
-    file: str = RESULT_FILE,
-) -> Number | None:
-    """A number in ``[low, high]``, or None when absent or null. NaN, infinities and absurd
-    magnitudes (1e308 J, a 4000-digit integer) make the file malformed: the run wrote null for
-    what it did not know, so anything else is not a run's output. ``file`` names the file in
-    the message (other JSON files the report reads are checked the same way)."""
-    value = section.get(key)
-    if value is None:
-        return None
-    name = f"{where}.{key}" if where else key
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise MalformedError(f"{file}: {name} is not a number: {_show(value)}")
-    try:
-        as_float = float(value)
-    except OverflowError:
-        as_float = math.inf
-    if not math.isfinite(as_float):
-        raise MalformedError(f"{file}: {name} is not finite: {_show(value)}")
-    if not low <= as_float <= high:
-        raise MalformedError(
-            f"{file}: {name} = {_show(value)} is out of range (expected {low:g} to {high:g})"
-        )
-    return value
-
-
-def _text(
-    section: Mapping[str, Any], key: str, where: str = "", file: str = RESULT_FILE
-) -> str | None:
-    value = section.get(key)
-    name = f"{where}.{key}" if where else key
-    if value is not None and not isinstance(value, str):
-        raise MalformedError(f"{file}: {name} is not a string: {_show(value)}")
-    if value is not None and len(value) > MAX_TEXT_CHARS:
-        raise MalformedError(
-            f"{file}: {name} is {len(value)} characters long (at most {MAX_TEXT_CHARS})"
-        )
-    return value
-
-
-def _flag(section: Mapping[str, Any], key: str, where: str, file: str = RESULT_FILE) -> bool | None:
-    value = section.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise MalformedError(f"{file}: {where}.{key} is not true/false: {_show(value)}")
-
-
-def _dataset(result: Mapping[str, Any], overrides: tuple[str, ...] | None) -> Dataset:
-    """The ``data`` section; for runs written before it existed, the ``data=`` override (and
-    ``data.source.path=`` for files), else unknown."""
-    data = _section(result, "data", optional=True)
-    if data:
-        sizes = tuple(_number(data, split, "data") for split in ("train", "val", "test"))
-        name = _text(data, "name", "data") or UNKNOWN_DATASET
-        return Dataset(name=name, hash=_text(data, "hash", "data"), sizes=sizes)  # type: ignore[arg-type]
-    chosen = dict(o.lstrip("+~").partition("=")[::2] for o in overrides or () if "=" in o)
-    name = chosen.get("data", UNKNOWN_DATASET)
-    if chosen.get("data.source.path"):
-        name += f":{Path(chosen['data.source.path']).name}"
-    return Dataset(name=name, hash=None)
-
-
-def _compression(result: Mapping[str, Any]) -> Compression | None:
-    section = _section(result, "compression", optional=True)
-    if not section:
-        return None
-    return Compression(
-        method=_text(section, "method", "compression"),
-        source_run=_text(section, "source_run", "compression"),
-        acc_after_compression=_number(section, "acc_after_compression", "compression", high=1.0),
-        source_spent=_amounts(
-            _section(section, "source_spent", optional=True), "compression.source_spent"
-        ),
-    )
-
-
-def _overrides(result: Mapping[str, Any], run_dir: Path) -> tuple[str, ...] | None:
-    """The run's Hydra overrides: from ``result.json``'s ``run``, else Hydra's own record."""
-    run_info = result.get("run")
-    if isinstance(run_info, dict) and isinstance(run_info.get("overrides"), list):
-        return _override_list(run_info["overrides"], f"{RESULT_FILE}: run.overrides")
-    try:
-        recorded = yaml.safe_load(read_regular_file(run_dir / ".hydra" / "overrides.yaml", ""))
-    except (MalformedError, yaml.YAMLError, RecursionError):
-        return None  # absent or unusable: the run simply has no recorded overrides
-    return _override_list(recorded, "") if isinstance(recorded, list) else None
-
-
-def _override_list(items: list[Any], where: str) -> tuple[str, ...] | None:
-    if all(isinstance(o, str) and len(o) <= MAX_TEXT_CHARS for o in items):
-        return tuple(items)
-    if where:
-        raise MalformedError(f"{where}: not a list of short strings")
-    return None
-
-
 def _cell(row: Mapping[str, Any], column: str, line: int, high: float) -> Number | None:
     text = row.get(column)
     text = text.strip() if isinstance(text, str) else ""
@@ -491,48 +331,11 @@ def _cell(row: Mapping[str, Any], column: str, line: int, high: float) -> Number
         value = float(text)
     except ValueError:
         raise MalformedError(
-            f"{CURVE_FILE}: line {line}: {column} is not a number: {_show(text)}"
+            f"{CURVE_FILE}: line {line}: {column} is not a number: {show(text)}"
         ) from None
     if not 0 <= value <= high:  # also catches NaN
         raise MalformedError(
-            f"{CURVE_FILE}: line {line}: {column} = {_show(text)} is out of range "
+            f"{CURVE_FILE}: line {line}: {column} = {show(text)} is out of range "
             f"(expected 0 to {high:g})"
         )
     return value
-
-
-def _show(value: Any) -> str:
-    """A value for an error message: its repr, cut short (a hostile file may hold megabytes)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
-        try:
-            return f"an integer of {len(str(abs(value)))} digits"
-        except ValueError:  # more digits than Python converts (4300)
-            return "an integer of over 4300 digits"
-    return _short(repr(value) if not isinstance(value, dict | list) else type(value).__name__)
-
-
-def _short(text: str) -> str:
-    return clip(visible(text), 80)
-
-
-def _file_kind(mode: int) -> str:
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((kind for test, kind in kinds if test(mode)), "not a plain file")
-
-
-def _identity(file: Path) -> Path:
-    try:
-        return file.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: the path itself is identity enough
-        return file.absolute()
-
-
-def _natural_key(path: Path) -> list[tuple[int, int | str]]:
-    """Sort ``10/`` after ``9/`` (Hydra numbers multirun jobs)."""
-    return [(0, int(part)) if part.isdigit() else (1, part) for part in path.parts]

@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from frugal.core.pareto import pareto_front
+from frugal.core.status import FRONTIER_STATUSES
 from frugal.report.collect import Run
-from frugal.report.pareto import pareto_front
-from frugal.status import FRONTIER_STATUSES
 
 FRONTIER_MARK = "★"
 _SEED_OVERRIDE = re.compile(r"^\+{0,2}seed=")

@@ -20,8 +20,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from frugal.core.status import FRONTIER_STATUSES
 from frugal.report.collect import Run
-from frugal.status import FRONTIER_STATUSES
 
 MAX_BREAK_EVEN_ROWS = 30  # per dataset; more pairs are counted, not listed
 

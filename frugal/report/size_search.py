@@ -8,9 +8,10 @@ is left. The report shows each pilot's readings and fit, the predictions, the ch
 the chosen model then achieved, on one x scale: the chosen model's own spending (its pilot's
 plus its final run's).
 
-The section is checked like the rest of ``result.json`` (a number that is not finite or out of
-range, a list too long): a malformed one is not shown, with the reason; the run itself stays in
-the tables. Pilot runs are never runs of their own (``collect.collect_runs``).
+The section is read through the record's schema (:class:`frugal.core.record.SizeSearchRecord`:
+a number that is not finite or out of range, a list too long): a malformed one is not shown,
+with the reason; the run itself stays in the tables. Pilot runs are never runs of their own
+(``collect.collect_runs``). ``size_search.png``: :mod:`frugal.report.size_search_plot`.
 """
 
 from __future__ import annotations
@@ -21,32 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frugal.report.collect import (
-    MAX_AMOUNT,
-    MAX_TEXT_CHARS,
-    MalformedError,
-    Number,
-    Skipped,
-    _amounts,
-    _flag,
-    _number,
-    _text,
-    json_object,
-)
+from frugal.core.checked import MalformedError, Number
+from frugal.core.record import RESULT_FILE, SearchedRun, parse
+from frugal.core.record import Candidate as CandidateRecord
+from frugal.core.record import Fit as FitRecord
+from frugal.core.units import percent
 from frugal.report.compare import Comparison
-from frugal.report.table import _markdown_table, md, md_code
-from frugal.report.text import key_amount, key_name, key_unit
-from frugal.report.units import percent, plural
+from frugal.report.files import Skipped
+from frugal.report.markdown import markdown_table, md, md_code
+from frugal.report.text import key_amount, key_name
 from frugal.sweep.curves import FORM, PowerLaw, from_error, lower_is_better
 
 FILE_NAME = "size_search.png"
-SECTION = "size_search"
-MAX_CANDIDATES = 64
-MAX_KNOBS = 8
-MAX_POINTS = 100_000  # per curve; a validation every step of a long run is still under this
-MAX_METRICS = 64
-MAX_PANELS = 8  # size-search runs drawn; report.md lists them all
-FIT_POINTS = 120  # samples of a fitted curve, log-spaced
 
 Size = tuple[tuple[str, Number], ...]  # (knob, value) per searched knob, in the search's order
 
@@ -165,8 +152,6 @@ class SizeSearch:
 
 
 # ---- reading ----------------------------------------------------------------------------------
-
-
 def load_size_searches(raw: Mapping[Path, Any]) -> tuple[list[SizeSearch], list[Skipped]]:
     """Check each run's raw ``size_search`` section (``Collected.size_searches``)."""
     searches: list[SizeSearch] = []
@@ -181,147 +166,57 @@ def load_size_searches(raw: Mapping[Path, Any]) -> tuple[list[SizeSearch], list[
 
 def parse_size_search(run_dir: Path, section: Any) -> SizeSearch:
     """A :class:`SizeSearch`, or :class:`MalformedError` naming the first bad value."""
-    where = SECTION
-    section = _object(section, where)
-    knobs = _knobs(section.get("knob"), f"{where}.knob")
-    candidates = section.get("candidates")
-    if not isinstance(candidates, list):
-        raise MalformedError(f"result.json: {where}.candidates is not a list")
-    if len(candidates) > MAX_CANDIDATES:
-        raise MalformedError(
-            f"result.json: {where}.candidates: {len(candidates)} (at most {MAX_CANDIDATES})"
-        )
-    achieved = _object(section.get("achieved") or {}, f"{where}.achieved")
-    choice = section.get("choice")
+    record = parse(SearchedRun, {"size_search": section}, RESULT_FILE).size_search
+    knobs = record.knob
     return SizeSearch(
         run_dir=run_dir,
         knobs=knobs,
-        metric=_text(section, "metric", where) or "metric",
-        budget_key=_text(section, "budget_key", where) or "energy_j",
-        budget=_number(section, "budget", where),
-        share=_number(section, "share", where, high=1.0),
-        candidates=[
-            _candidate(c, knobs, f"{where}.candidates[{k}]") for k, c in enumerate(candidates)
-        ],
-        pilot_spent=_spent(section, "pilot_spent", where),
-        final_budget=_spent(section, "final_budget", where),
-        choice=None if choice is None else _size(choice, knobs, f"{where}.choice"),
-        predicted=_number(section, "predicted", where, low=-MAX_AMOUNT),
-        predicted_at=_number(section, "predicted_at", where),
-        achieved=_metrics(achieved, f"{where}.achieved"),
-        final_points=_points(section.get("final_points"), f"{where}.final_points"),
-        warm_start=_flag(section, "warm_start", where),
+        metric=record.metric or "metric",
+        budget_key=record.budget_key or "energy_j",
+        budget=record.budget,
+        share=record.share,
+        candidates=[_candidate(c, knobs) for c in record.candidates],
+        pilot_spent=record.pilot_spent.as_dict(),
+        final_budget=record.final_budget.as_dict(),
+        choice=None if record.choice is None else _size(record.choice, knobs),
+        predicted=record.predicted,
+        predicted_at=record.predicted_at,
+        achieved=record.achieved,
+        final_points=record.final_points,
+        warm_start=record.warm_start,
     )
 
 
-def _knobs(value: Any, where: str) -> tuple[str, ...]:
-    """``"width_mult"``, or a list of knobs when several were searched together."""
-    if value is None:
-        return ("size",)
-    names = value if isinstance(value, list) else [value]
-    if not names or len(names) > MAX_KNOBS:
-        raise MalformedError(f"result.json: {where}: {len(names)} knobs (1 to {MAX_KNOBS})")
-    return tuple(_text({"knob": name}, "knob", where.rpartition(".")[0]) or "" for name in names)
-
-
-def _size(value: Any, knobs: tuple[str, ...], where: str) -> Size:
+def _size(value: Number | dict[str, Number], knobs: tuple[str, ...]) -> Size:
     """A number for one knob, ``{knob: number}`` for several."""
-    if isinstance(value, dict):
-        if len(value) > MAX_KNOBS:
-            raise MalformedError(f"result.json: {where}: {len(value)} knobs (at most {MAX_KNOBS})")
-        size = []
-        for knob in value:
-            if len(knob) > MAX_TEXT_CHARS:
-                raise MalformedError(f"result.json: {where}: a knob of {len(knob)} characters")
-            number = _number(value, knob, where)
-            if number is None:
-                raise MalformedError(f"result.json: {where}.{knob} is missing")
-            size.append((knob, number))
-        return tuple(size)
-    parent, _, name = where.rpartition(".")
-    number = _number({name: value}, name, parent)
-    if number is None:
-        raise MalformedError(f"result.json: {where} is missing")
-    return ((knobs[0], number),)
+    return tuple(value.items()) if isinstance(value, dict) else ((knobs[0], value),)
 
 
-def _candidate(value: Any, knobs: tuple[str, ...], where: str) -> Candidate:
-    candidate = _object(value, where)
-    fit = candidate.get("fit")
+def _candidate(candidate: CandidateRecord, knobs: tuple[str, ...]) -> Candidate:
     return Candidate(
-        size=_size(candidate.get("size"), knobs, f"{where}.size"),
-        dir=_text(candidate, "dir", where),
-        status=_text(candidate, "status", where),
-        spent=_spent(candidate, "spent", where),
-        points=_points(candidate.get("points"), f"{where}.points"),
-        fit=None if fit is None else _fit(fit, f"{where}.fit"),
-        predicted=_number(candidate, "predicted", where, low=-MAX_AMOUNT),
-        predicted_at=_number(candidate, "predicted_at", where),
+        size=_size(candidate.size, knobs),
+        dir=candidate.dir,
+        status=candidate.status,
+        spent=candidate.spent.as_dict(),
+        points=candidate.points,
+        fit=None if candidate.fit is None else _fit(candidate.fit),
+        predicted=candidate.predicted,
+        predicted_at=candidate.predicted_at,
     )
 
 
-def _spent(section: Mapping[str, Any], key: str, where: str) -> dict[str, Number | None]:
-    """Amounts by budget key (``spent``, ``pilot_spent``, ``final_budget``); absent: unknown."""
-    where = f"{where}.{key}"
-    return _amounts(_object(section.get(key) or {}, where), where)
-
-
-def _fit(value: Any, where: str) -> Fit:
-    fit = _object(value, where)
-    ok = _flag(fit, "ok", where)
-    x_scale = _number(fit, "x_scale", where)
+def _fit(fit: FitRecord) -> Fit:
     return Fit(
-        form=_text(fit, "form", where),
-        e=_number(fit, "e", where, low=-MAX_AMOUNT),
-        a=_number(fit, "a", where, low=-MAX_AMOUNT),
-        alpha=_number(fit, "alpha", where, low=-MAX_AMOUNT),
-        x_scale=1.0 if x_scale is None else x_scale,
-        ok=ok is not False,
+        form=fit.form,
+        e=fit.e,
+        a=fit.a,
+        alpha=fit.alpha,
+        x_scale=1.0 if fit.x_scale is None else fit.x_scale,
+        ok=fit.ok is not False,
     )
-
-
-def _points(value: Any, where: str) -> list[tuple[float, float]]:
-    """``[[x, y], ...]``: x a spent amount (≥ 0), y a metric (any finite value)."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise MalformedError(f"result.json: {where} is not a list")
-    if len(value) > MAX_POINTS:
-        raise MalformedError(f"result.json: {where}: {len(value)} points (at most {MAX_POINTS})")
-    points = []
-    for k, point in enumerate(value):
-        if not isinstance(point, list) or len(point) != 2:
-            raise MalformedError(f"result.json: {where}[{k}] is not an [x, y] pair")
-        x = _number({"x": point[0]}, "x", f"{where}[{k}]")
-        y = _number({"y": point[1]}, "y", f"{where}[{k}]", low=-MAX_AMOUNT)
-        if x is not None and y is not None:  # a null reading is unknown: no point
-            points.append((float(x), float(y)))
-    return points
-
-
-def _metrics(section: Mapping[str, Any], where: str) -> dict[str, Number]:
-    """``{"val/loss": 0.23, ...}``: short names, finite numbers; nulls left out."""
-    if len(section) > MAX_METRICS:
-        raise MalformedError(
-            f"result.json: {where}: {len(section)} metrics (at most {MAX_METRICS})"
-        )
-    metrics = {}
-    for name in section:
-        if len(name) > MAX_TEXT_CHARS:
-            raise MalformedError(f"result.json: {where}: a name of {len(name)} characters")
-        value = _number(section, name, where, low=-MAX_AMOUNT)
-        if value is not None:
-            metrics[name] = value
-    return metrics
-
-
-def _object(value: Any, where: str) -> Mapping[str, Any]:
-    return json_object(value, where, "result.json")
 
 
 # ---- report.md --------------------------------------------------------------------------------
-
-
 def size_search_section(
     searches: Sequence[SizeSearch],
     problems: Sequence[Skipped],
@@ -406,7 +301,7 @@ def _search_text(search: SizeSearch, comparison: Comparison) -> str:
         )
         for c in sorted(search.candidates, key=lambda c: c.size)
     ]
-    return "\n\n".join((intro, _markdown_table(header, rows), _choice_line(search)))
+    return "\n\n".join((intro, markdown_table(header, rows), _choice_line(search)))
 
 
 def _choice_line(search: SizeSearch) -> str:
@@ -459,165 +354,3 @@ def _same(a: Size, b: Size) -> bool:
     return dict(a).keys() == dict(b).keys() and all(
         math.isclose(value, dict(b)[knob], rel_tol=1e-9, abs_tol=1e-12) for knob, value in a
     )
-
-
-# ---- size_search.png --------------------------------------------------------------------------
-
-
-def plot_size_search(searches: Sequence[SizeSearch], comparison: Comparison, path: Path) -> None:
-    """One panel per size-search run: each candidate's pilot readings (markers) and fitted
-    curve (line) out to the end of the budget, its prediction (a diamond), the chosen one bold
-    with a ★, what the chosen model then did (black), and the run's budget (dotted); x is the
-    spent budget key on a log axis."""
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    from frugal.report import plots
-
-    shown = list(searches)[:MAX_PANELS]
-    with matplotlib.rc_context(plots.PAPER_STYLE):
-        fig = Figure(figsize=(7.6, 3.3 * len(shown) + 0.9))
-        FigureCanvasAgg(fig)
-        axes = [fig.add_subplot(len(shown), 1, r + 1) for r in range(len(shown))]
-        for ax, search in zip(axes, shown, strict=True):
-            _panel(ax, search, comparison)
-            key = search.budget_key
-            if ax.get_xscale() == "log":
-                ax.xaxis.set_major_locator(LogLocator(numticks=8))
-                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, k=key: key_amount(k, v)))
-                low, high = ax.get_xlim()
-                if high / low < 1000:  # under 3 decades: label 2× and 5× too
-                    ax.xaxis.set_minor_locator(LogLocator(subs=(2, 5)))
-                    ax.xaxis.set_minor_formatter(
-                        FuncFormatter(lambda v, _, k=key: key_amount(k, v))
-                    )
-                else:
-                    ax.xaxis.set_minor_formatter(NullFormatter())
-        handles: list[object] = [
-            Line2D(
-                [], [], color="0.3", marker="o", linestyle="", markersize=4, label="pilot reading"
-            ),
-            Line2D([], [], color="0.3", linewidth=1.1, label="fit, out to the budget"),
-            plots._sample("D", "prediction at the end", face="white", edge="0.3"),
-            Line2D([], [], color="0.3", linewidth=2.4, label="★ chosen size"),
-            Line2D(
-                [], [], color="black", marker=".", linewidth=1.3, label="what happened (chosen)"
-            ),
-            plots._sample("*", "achieved", face="black", edge="black"),
-            Line2D([], [], color="0.4", linestyle=":", label="run budget"),
-        ]
-        plots._bottom_legend(fig, handles)
-        title = f"Size search: {plural(len(searches), 'run')}"
-        if len(searches) > len(shown):
-            title += f"; first {len(shown)} shown, all in report.md"
-        height_in = fig.get_figheight()
-        fig.suptitle(title, y=1 - 0.05 / height_in, va="top")
-        fig.tight_layout(rect=(0, 0.55 / height_in, 1, 1))
-        fig.savefig(path)
-
-
-def _panel(ax: Any, search: SizeSearch, comparison: Comparison) -> None:
-    from frugal.report import plots
-
-    key, metric = search.budget_key, search.metric
-    unit = key_unit(key)
-    ax.set_title(
-        plots._plain(f"{run_title(search.run_dir, comparison)} · {search.knob} by {metric}", 90),
-        loc="left",
-        fontweight="bold",
-        parse_math=False,
-    )
-    ax.set_ylabel(plots._plain(metric, 40), parse_math=False)
-    chosen = search.chosen
-    xs_all: list[float] = []
-    dropped = 0
-    candidates = sorted(search.candidates, key=lambda c: c.size)
-    for k, candidate in enumerate(candidates):
-        color = plots.OKABE_ITO[k % (len(plots.OKABE_ITO) - 1)]  # black is "what happened"
-        best = candidate is chosen
-        label = f"{'★ ' if best else ''}{candidate.label}"
-        points = [(x, y) for x, y in candidate.points if x > 0]
-        dropped += len(candidate.points) - len(points)
-        if points:
-            px, py = zip(*points, strict=True)
-            ax.plot(
-                px,
-                py,
-                linestyle="",
-                marker="o",
-                markersize=4.5 if best else 3.2,
-                color=color,
-                markeredgecolor="black" if best else color,
-                markeredgewidth=0.6,
-                zorder=3,
-            )
-            xs_all += px
-        end = search.prediction_x(candidate)
-        grid: list[float] = []
-        fitted: list[float | None] = []
-        if candidate.fit is not None and points:
-            low = min(x for x, _ in points)
-            high = max(end or low, search.budget or low, low * 1.01)
-            grid = [low * (high / low) ** (j / (FIT_POINTS - 1)) for j in range(FIT_POINTS)]
-            fitted = [search.fitted(candidate, x) for x in grid]
-        if any(y is not None for y in fitted):
-            ax.plot(
-                grid,
-                [math.nan if y is None else y for y in fitted],
-                color=color,
-                linewidth=2.4 if best else 1.1,
-                alpha=1.0 if best else 0.85,
-                zorder=2.6 if best else 2,
-                label=label,
-            )
-        else:  # readings only: a marker in the key
-            label += " (no fit)" if candidate.fit is None else " (fit failed)"
-            ax.plot([], [], color=color, linestyle="", marker="o", markersize=3.2, label=label)
-        if candidate.predicted is not None and end is not None and end > 0:
-            ax.scatter(
-                [end],
-                [candidate.predicted],
-                marker="D",
-                s=40 if best else 24,
-                facecolors="white",
-                edgecolors=color,
-                linewidths=1.8 if best else 1.1,
-                zorder=4,
-            )
-            xs_all.append(end)
-    final = [(x, y) for x, y in search.final_points if x > 0]
-    dropped += len(search.final_points) - len(final)
-    if final:
-        fx, fy = zip(*final, strict=True)
-        ax.plot(fx, fy, color="black", marker=".", markersize=3, linewidth=1.3, zorder=3.5)
-        xs_all += fx
-    achieved = search.achieved_metric()
-    achieved_x = final[-1][0] if final else search.predicted_at
-    if achieved is not None and achieved_x:
-        ax.scatter([achieved_x], [achieved], marker="*", s=90, color="black", zorder=5)
-        xs_all.append(achieved_x)
-    if search.budget:
-        ax.axvline(search.budget, color="0.4", linestyle=":", linewidth=1.0, zorder=1)
-        xs_all.append(search.budget)
-    xlabel = f"{key_name(key)} spent" + (f" ({unit}, log)" if unit else " (log)")
-    if dropped:
-        xlabel += f"\nnot shown: {plural(dropped, 'reading')} at 0 (no log position)"
-    ax.set_xlabel(plots._plain(xlabel, 120), parse_math=False)
-    if not xs_all:
-        plots._empty_panel(ax, "no reading with a positive spend")
-        return
-    ax.set_xscale("log")
-    ax.set_xlim(min(xs_all) / 1.3, max(xs_all) * 1.3)
-    if search.higher_is_better and all(0 <= y <= 1 for c in candidates for _, y in c.points):
-        plots._percent_axis(ax)
-    legend = ax.legend(
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        frameon=False,
-        title=plots._plain(search.knob, 30),
-    )
-    for text in [*legend.get_texts(), legend.get_title()]:
-        text.set_parse_math(False)

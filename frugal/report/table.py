@@ -1,34 +1,26 @@
 """``runs.csv`` (one flat row per run) and ``report.md`` (the tables a reader looks at).
 
-Every text that comes from a run (names, overrides, paths, reasons) goes through :func:`md` or
-:func:`md_code`: a model named ``a|b`` or ``x\\n## y`` must not break a table or add a heading.
+Every text that comes from a run (names, overrides, paths, reasons) goes through ``md`` or
+``md_code`` (:mod:`frugal.report.markdown`): a model named ``a|b`` or ``x\\n## y`` must not
+break a table or add a heading.
 """
 
 from __future__ import annotations
 
 import csv
-import math
-import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from frugal.core.status import FRONTIER_STATUSES
+from frugal.core.units import UNKNOWN, format_amount, percent
 from frugal.report.collect import ASSUMED_UNCERTAINTY, Run, Skipped
 from frugal.report.compare import FRONTIER_MARK, Comparison, Unresolved
-from frugal.report.lifetime import (
-    MAX_BREAK_EVEN_ROWS,
-    FrontierSpan,
-    Line,
-    break_evens,
-    cheapest,
-    dataset_lines,
-    frontier_spans,
-    lifetime_energy_j,
-)
-from frugal.report.text import visible
-from frugal.report.units import UNKNOWN, percent, plural, seconds, si
-from frugal.status import FRONTIER_STATUSES
+from frugal.report.lifetime import lifetime_energy_j
+from frugal.report.lifetime_table import lifetime_section
+from frugal.report.markdown import markdown_table, md, md_code
+from frugal.report.text import descending, key_amount, key_name, plural, plus_minus
 
 DEFAULT_INFERENCES = 1_000_000
 CSV_COLUMNS = (
@@ -68,16 +60,6 @@ CSV_COLUMNS = (
     "on_flop_frontier",
     "curve_problem",
 )
-BUDGET_TEXT: dict[str, Callable[[float], str]] = {
-    "energy_j": lambda j: f"energy ≤ {si(j, 'J')}",
-    "carbon_g": lambda g: f"carbon ≤ {si(g, 'g')}",
-    "compute_flop": lambda flop: f"compute ≤ {si(flop, 'FLOP')}",
-    "data_samples": lambda n: f"data ≤ {si(n)} samples",
-    "time_s": lambda s: f"time ≤ {seconds(s)}",
-    "memory_bytes": lambda b: f"memory ≤ {si(b, 'B')}",
-    "params": lambda n: f"params ≤ {si(n)}",
-}
-_MARKUP = re.compile(r"[\\`*\[\]<>|~]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 
 
 def write_runs_csv(
@@ -155,22 +137,7 @@ def energy_cell(run: Run) -> str:
     if run.energy_j is None:
         return UNKNOWN
     note = f"{run.energy_method}, est." if run.energy_estimated else run.energy_method
-    return f"{si(run.energy_j, 'J')} {_plus_minus(run.energy_uncertainty)} ({note})"
-
-
-def md(text: object) -> str:
-    """Text safe inside a markdown table cell or list item: control characters shown escaped
-    (a newline as ``\\n``), markup characters backslash-escaped."""
-    return _MARKUP.sub(lambda m: "\\" + m.group(0), visible(str(text)))
-
-
-def md_code(text: object) -> str:
-    """Text as an inline code span, whatever backticks it holds (pipes still need ``md`` rules
-    inside tables, so this is for list items and prose)."""
-    text = visible(str(text))
-    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
+    return f"{format_amount(run.energy_j, 'J')} {plus_minus(run.energy_uncertainty)} ({note})"
 
 
 def _header(comparison: Comparison, inputs: Sequence[Path], plots: bool, inferences: int) -> str:
@@ -194,9 +161,9 @@ def _header(comparison: Comparison, inputs: Sequence[Path], plots: bool, inferen
     ]
     if any(run.inference_j_per_1k is not None for run in runs):
         lines.append(
-            f"- Lifetime energy: training + {si(inferences)} predictions at the run's measured "
-            "inference energy (`--inferences N` to change); a compressed run also carries its "
-            "source run's training. Where it ranks runs differently as N grows: each dataset's "
+            f"- Lifetime energy: training + {format_amount(inferences)} predictions at the run's "
+            "measured inference energy (`--inferences N` to change); a compressed run also carries "
+            "its source run's training. Where it ranks runs differently as N grows: each dataset's "
             "*Lifetime energy* section (break-even N)" + (", and `lifetime.png`." if plots else ".")
         )
     else:
@@ -234,7 +201,7 @@ def _energy_methods(runs: Sequence[Run]) -> str:
     )
     parts = [
         f"{md(method)} for {plural(n, 'run')} "
-        f"({'estimated' if estimated else 'measured'}, {_plus_minus(uncertainty)})"
+        f"({'estimated' if estimated else 'measured'}, {plus_minus(uncertainty)})"
         for (method, estimated, uncertainty), n in counts.most_common()
     ]
     unknown = sum(run.energy_j is None for run in runs)
@@ -245,8 +212,8 @@ def _energy_methods(runs: Sequence[Run]) -> str:
     if assumed:
         text += (
             f". {plural(assumed, 'run')} recorded no energy uncertainty: "
-            f"assumed {_plus_minus(ASSUMED_UNCERTAINTY[False])} for an estimate, "
-            f"{_plus_minus(ASSUMED_UNCERTAINTY[True])} for a meter reading"
+            f"assumed {plus_minus(ASSUMED_UNCERTAINTY[False])} for an estimate, "
+            f"{plus_minus(ASSUMED_UNCERTAINTY[True])} for a meter reading"
         )
     return text
 
@@ -259,7 +226,11 @@ def _budgets(runs: Sequence[Run]) -> str:
 
 
 def _budget_text(run: Run) -> str:
-    limits = [BUDGET_TEXT[key](limit) for key, limit in run.budget.items() if limit is not None]
+    limits = [
+        f"{key_name(key)} ≤ {key_amount(key, limit)}"
+        for key, limit in run.budget.items()
+        if limit is not None
+    ]
     return ", ".join(limits) or "none (measured only)"
 
 
@@ -268,7 +239,7 @@ def _dataset_section(
 ) -> str:
     first = comparison.runs[indices[0]].dataset
     sizes = " / ".join(
-        f"{si(n)} {split}"
+        f"{format_amount(n)} {split}"
         for n, split in zip(first.sizes, ("train", "val", "test"), strict=True)
         if n is not None
     )
@@ -278,7 +249,7 @@ def _dataset_section(
     parts.append(_runs_table(comparison, indices, inferences))
     if comparison.has_seed_groups(indices):
         parts.append(_seed_table(comparison, indices))
-    parts.append(_lifetime_section(comparison, indices, inferences))
+    parts.append(lifetime_section(comparison, indices, inferences))
     if any(comparison.runs[i].compression for i in indices):
         parts.append(_compression_table(comparison, indices))
     return "\n\n".join(parts)
@@ -289,14 +260,19 @@ def _resolution_note(comparison: Comparison, unresolved: Unresolved) -> str:
     uncertainty: the frontier is not resolved in energy.``"""
     digits = 3  # more where 3 would print two different energies alike (54–54 J)
     while digits < 6 and unresolved.low_j != unresolved.high_j:
-        if si(unresolved.low_j, "J", digits) != si(unresolved.high_j, "J", digits):
+        if format_amount(unresolved.low_j, "J", digits) != format_amount(
+            unresolved.high_j, "J", digits
+        ):
             break
         digits += 1
-    low, high = si(unresolved.low_j, "J", digits), si(unresolved.high_j, "J", digits)
+    low, high = (
+        format_amount(unresolved.low_j, "J", digits),
+        format_amount(unresolved.high_j, "J", digits),
+    )
     same_unit = low.partition(" ")[2] == high.partition(" ")[2]
     span = f"{low.partition(' ')[0] if same_unit else low}–{high}"  # 451–458 J, 950 J–1.2 kJ
     kind = "estimate" if unresolved.estimated else "meter"
-    bound = f"the {_plus_minus(unresolved.uncertainty)} {kind} uncertainty"
+    bound = f"the {plus_minus(unresolved.uncertainty)} {kind} uncertainty"
     if unresolved.assumed:
         bound += " (assumed: not recorded by every run)"
     if unresolved.whole and unresolved.low_j == unresolved.high_j:
@@ -334,10 +310,10 @@ def _runs_table(comparison: Comparison, indices: Sequence[int], inferences: int)
         "samples",
     ]
     if lifetime:
-        header.append(f"lifetime energy ({si(inferences)} predictions)")
+        header.append(f"lifetime energy ({format_amount(inferences)} predictions)")
     order = sorted(
         indices,
-        key=lambda i: (not comparison.on_energy_front[i], _descending(comparison.runs[i].test_acc)),
+        key=lambda i: (not comparison.on_energy_front[i], descending(comparison.runs[i].test_acc)),
     )
     rows = []
     for i in order:
@@ -351,146 +327,15 @@ def _runs_table(comparison: Comparison, indices: Sequence[int], inferences: int)
             md(run.stopped_by or "—"),
             percent(run.test_acc),
             md(energy_cell(run)),
-            si(run.compute_flop, "FLOP"),
-            si(run.params_effective),
-            seconds(run.spent["time_s"]),
-            si(run.spent["data_samples"]),
+            format_amount(run.compute_flop, "FLOP"),
+            format_amount(run.params_effective),
+            format_amount(run.spent["time_s"], "s"),
+            format_amount(run.spent["data_samples"]),
         ]
         if lifetime:
-            row.append(si(lifetime_energy_j(run, inferences), "J"))
+            row.append(format_amount(lifetime_energy_j(run, inferences), "J"))
         rows.append(row)
-    return _markdown_table(header, rows)
-
-
-def _lifetime_section(comparison: Comparison, indices: Sequence[int], inferences: int) -> str:
-    """Per dataset: each run's lifetime line, the N where it is on the accuracy / lifetime
-    frontier, the cheapest run as N grows, and the break-even N between runs."""
-    runs = comparison.runs
-    lines = dataset_lines(runs, indices)
-    if not lines:
-        return ""
-    number = {i: comparison.numbers[i] for i in indices}
-    spans = frontier_spans(lines)
-    order = sorted(
-        lines,
-        key=lambda ln: (
-            spans[ln.index] is None,
-            spans[ln.index].low if spans[ln.index] else 0.0,  # type: ignore[union-attr]
-            _descending(ln.accuracy),
-        ),
-    )
-    header = (
-        "#",
-        "run",
-        "test acc",
-        "training energy",
-        "inference (per 1k predictions)",
-        f"lifetime ({si(inferences)} predictions)",
-        "on the lifetime frontier for",
-    )
-    rows = [
-        (
-            str(number[ln.index]),
-            md(comparison.labels[ln.index]),
-            percent(ln.accuracy),
-            si(ln.training_j, "J"),
-            si(ln.per_prediction_j * 1000, "J"),
-            si(ln.at(inferences), "J"),
-            _span_text(spans[ln.index], number),
-        )
-        for ln in order
-    ]
-    parts = [
-        "### Lifetime energy\n\nTraining + N predictions at the measured inference energy: a "
-        "straight line in N per run. A run is on the *lifetime frontier* at N when no other "
-        "run has both higher test accuracy and lower lifetime energy there; the ends of its "
-        "range are break-even points.",
-        _markdown_table(header, rows),
-    ]
-    compared = {ln.index for ln in lines}
-    left_out = [i for i in indices if i not in compared]
-    if left_out:
-        parts.append(
-            f"Not compared: {plural(len(left_out), 'run')} without a measured inference energy, "
-            "a known training energy or a test accuracy, or that did not train as planned ("
-            + ", ".join(f"#{number[i]}" for i in left_out)
-            + ")."
-        )
-    pieces = cheapest(lines)
-    parts.append(
-        "Lowest lifetime energy whatever the accuracy: "
-        + ", then ".join(
-            f"#{number[i]} ({percent(runs[i].test_acc)})" + (f" from N = {si(n)}" if n > 0 else "")
-            for n, i in pieces
-        )
-        + (" at every N." if len(pieces) == 1 else ".")
-    )
-    parts.append(_break_even_table(comparison, lines, spans, number))
-    return "\n\n".join(parts)
-
-
-def _span_text(span: FrontierSpan | None, number: dict[int, int]) -> str:
-    if span is None:
-        return "no N"
-    if span.low == 0 and math.isinf(span.high):
-        return "every N"
-    before = f" (below: #{number[span.entered_after]})" if span.entered_after is not None else ""
-    after = f" (beyond: #{number[span.left_to]})" if span.left_to is not None else ""
-    if span.low == 0:
-        return f"N ≤ {si(span.high)}{after}"
-    if math.isinf(span.high):
-        return f"N ≥ {si(span.low)}{before}"
-    return f"{si(span.low)} ≤ N ≤ {si(span.high)}{before}{after}"
-
-
-def _break_even_table(
-    comparison: Comparison,
-    lines: Sequence[Line],
-    spans: dict[int, FrontierSpan | None],
-    number: dict[int, int],
-) -> str:
-    """Where the lines of two runs on the lifetime frontier (at some N) cross."""
-    runs = comparison.runs
-    on_frontier = [ln for ln in lines if spans[ln.index] is not None]
-    crossings = break_evens(on_frontier)
-    if not crossings:
-        return (
-            "**Break-even N:** none: no two runs on the lifetime frontier change order as N "
-            "grows (the one cheaper to train is also the one cheaper to serve)."
-        )
-    header = (
-        "break-even N",
-        "lifetime energy there",
-        "cheaper below (to train)",
-        "cheaper beyond (to serve)",
-    )
-    rows = [
-        (
-            si(c.n),
-            si(c.energy_j, "J"),
-            f"#{number[c.cheap_first]} {md(comparison.labels[c.cheap_first])} "
-            f"({percent(runs[c.cheap_first].test_acc)})",
-            f"#{number[c.cheap_later]} {md(comparison.labels[c.cheap_later])} "
-            f"({percent(runs[c.cheap_later].test_acc)})",
-        )
-        for c in crossings[:MAX_BREAK_EVEN_ROWS]
-    ]
-    text = (
-        "**Break-even N** between runs on the lifetime frontier: the number of predictions at "
-        "which their lifetime energies are equal.\n\n" + _markdown_table(header, rows)
-    )
-    if len(crossings) > MAX_BREAK_EVEN_ROWS:
-        text += f"\n\n… and {len(crossings) - MAX_BREAK_EVEN_ROWS} more pairs, not listed."
-    uncertain = [
-        runs[ln.index].energy_uncertainty for ln in on_frontier if runs[ln.index].energy_estimated
-    ]
-    if uncertain:
-        text += (
-            f"\n\nThe energies are estimates (up to {_plus_minus(max(uncertain))} each): a "
-            "break-even N is an order of magnitude, not a figure, and unresolved where two "
-            "runs' training or inference energies are within that of each other."
-        )
-    return text
+    return markdown_table(header, rows)
 
 
 def _seed_table(comparison: Comparison, indices: Sequence[int]) -> str:
@@ -500,13 +345,13 @@ def _seed_table(comparison: Comparison, indices: Sequence[int]) -> str:
         runs = [comparison.runs[i] for i in members]
         seeds = ", ".join(str(run.seed) for run in runs if run.seed is not None) or UNKNOWN
         accuracy = _mean_std([run.test_acc for run in runs], lambda v: f"{100 * v:.1f}", "%")
-        energy = _mean_std([run.energy_j for run in runs], lambda v: si(v, "J"), "")
+        energy = _mean_std([run.energy_j for run in runs], lambda v: format_amount(v, "J"), "")
         if any(run.energy_estimated for run in runs):
             energy += " (est.)"
         rows.append((md(group), str(len(runs)), seeds, accuracy, energy))
     return (
         "### Over seeds\n\nRuns with the same overrides except `seed`; std is the sample "
-        "standard deviation, n the runs with a known value.\n\n" + _markdown_table(header, rows)
+        "standard deviation, n the runs with a known value.\n\n" + markdown_table(header, rows)
     )
 
 
@@ -537,17 +382,17 @@ def _compression_table(comparison: Comparison, indices: Sequence[int]) -> str:
                 md(run.compression.source_run or UNKNOWN),
                 percent(run.compression.acc_after_compression),
                 percent(run.test_acc),
-                si(run.energy_j, "J"),
-                si(source["energy_j"], "J"),
-                si(total_spent(run, "energy_j"), "J"),
-                si(total_spent(run, "compute_flop"), "FLOP"),
+                format_amount(run.energy_j, "J"),
+                format_amount(source["energy_j"], "J"),
+                format_amount(total_spent(run, "energy_j"), "J"),
+                format_amount(total_spent(run, "compute_flop"), "FLOP"),
             )
         )
     return (
         "### Compressed runs\n\nA compressed run starts from another run's checkpoint. Total = "
         "the source run's training + this run's fine-tuning. The frontier above charges the "
         "fine-tuning only: the source's training may be shared by several compressions.\n\n"
-        + _markdown_table(header, rows)
+        + markdown_table(header, rows)
     )
 
 
@@ -584,25 +429,6 @@ def _skipped_section(skipped: Sequence[Skipped]) -> str:
         return ""
     lines = [f"- {md_code(s.path)}: {md(s.reason)}" for s in skipped]
     return "## Skipped\n\nNot in the tables or plots.\n\n" + "\n".join(lines)
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = [_markdown_row(header), _markdown_row(["---"] * len(header))]
-    lines += [_markdown_row(row) for row in rows]
-    return "\n".join(lines)
-
-
-def _markdown_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
-
-
-def _plus_minus(relative: float) -> str:
-    return f"±{100 * relative:.0f}%" if relative >= 0.01 else f"±{100 * relative:.1g}%"
-
-
-def _descending(value: float | None) -> float:
-    """Sort key: larger first, unknown last."""
-    return math.inf if value is None else -value
 
 
 def _csv_cell(value: object) -> object:

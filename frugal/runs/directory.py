@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from frugal.core.errors import bad
+
 MARKER = ".frugal-run"
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
@@ -129,8 +131,6 @@ def refuse_links(key: str, directory: Path, names: tuple[str, ...] = WRITTEN) ->
     """ConfigError (one line) when an entry a run writes in `directory` is a symbolic link."""
     links = linked_entries(directory, names) if directory.is_dir() else []
     if links:
-        from frugal.config.errors import bad  # frugal.config imports the run's parts
-
         raise bad(
             key,
             str(directory),

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from frugal.budget.spec import ConfigError
+from frugal.core.errors import ConfigError, bad
 from frugal.runs.directory import MARKER, refuse_links, write_marker
 
 # Set by launchers in every process of a multi-process run; any positive one: not rank 0
@@ -124,8 +124,6 @@ def holder_of(directory: Path) -> int | None:
 
 
 def in_use(key: str, directory: Path, holder: int) -> ConfigError:
-    from frugal.config.errors import bad  # frugal.config imports the pipeline's parts
-
     who = f"pid {holder}" if holder > 0 else "a process on another machine"
     stop = f"stop it (kill {holder})" if holder > 0 else "stop it"
     return bad(

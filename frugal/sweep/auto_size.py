@@ -28,9 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from frugal.attempts import kept_charge, left_behind, set_aside
-from frugal.budget.spec import CONFIG_KEY, BudgetSpec, ConfigError, as_budget
+from frugal.budget.spec import BudgetSpec, as_budget
+from frugal.core.errors import bad
+from frugal.core.keys import ADDITIVE_KEYS, CONFIG_KEY
+from frugal.core.record import CHOICE_FILE, MalformedError, SizeChoice, parse
+from frugal.core.status import FRONTIER_STATUSES, RESUMABLE_STATUSES
+from frugal.core.units import percent
 from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, read_result, write_json_atomic
-from frugal.status import RESUMABLE_STATUSES
 from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
 
 log = logging.getLogger("frugal")
@@ -38,7 +42,6 @@ log = logging.getLogger("frugal")
 KNOBS = ("width_mult", "depth")
 AUTO = "auto"
 PILOTS_DIR = "pilots"
-CHOICE_FILE = "choice.json"  # the size the final run trains, written before it starts
 # The budgets a search can divide, in the order one is chosen as the search's axis.
 AXES = ("energy_j", "carbon_g", "time_s", "compute_flop", "data_samples")
 CURVE_COLUMN = {  # curve.csv column holding each axis (carbon follows energy, times intensity)
@@ -48,8 +51,6 @@ CURVE_COLUMN = {  # curve.csv column holding each axis (carbon follows energy, t
     "compute_flop": "compute_flop",
     "data_samples": "samples",
 }
-CUMULATIVE = ("energy_j", "carbon_g", "compute_flop", "data_samples", "time_s")
-FINAL_STATUSES = ("completed", "budget_exhausted")
 MIN_VAL_EVERY = 5  # steps: validating more often would spend a pilot's budget on validation
 
 
@@ -81,10 +82,12 @@ def check_from_scratch(node: Mapping[str, Any]) -> None:
     """Before any size is checked: a search trains its sizes from scratch (a checkpoint named
     here could fit one size only)."""
     if any(node.get(k) for k in ("ckpt_path", "init_from", "compress", "distill")):
-        raise ConfigError(
-            f"model.kwargs.{searched(node)[0]}=auto: a size search starts from scratch; it "
-            "cannot be combined with ckpt_path, init_from, compress or distill (resume=<run> "
-            "continues an interrupted search)"
+        raise bad(
+            f"model.kwargs.{searched(node)[0]}",
+            AUTO,
+            "a size search starts from scratch",
+            "no ckpt_path, init_from, compress or distill with it (resume=<run> continues an "
+            "interrupted search)",
         )
 
 
@@ -92,20 +95,28 @@ def check_search(node: Mapping[str, Any], budget: BudgetSpec) -> None:
     """What a size search needs beyond what every size's own checks found."""
     knob = searched(node)[0]
     if axis_of(budget) is None:
-        raise ConfigError(
-            f"model.kwargs.{knob}=auto: a size is chosen within a budget; add one, e.g. "
-            "budget.energy=400J (or budget.compute, budget.data, budget.time, budget.carbon)"
+        raise bad(
+            f"model.kwargs.{knob}",
+            AUTO,
+            "no budget to choose a size within",
+            "a budget: add one, e.g. budget.energy=400J (or budget.compute, budget.data, "
+            "budget.time, budget.carbon)",
         )
     if len(ladder(node)) < 2:
-        raise ConfigError(
-            f"size_search.{knob}: needs at least two sizes to choose from, e.g. [0.5, 1.0, 2.0]"
+        raise bad(
+            f"size_search.{knob}",
+            ...,
+            "needs at least two sizes to choose from",
+            "a list of sizes, e.g. [0.5, 1.0, 2.0]",
         )
     trainer = node.get("trainer") or {}
     devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
     if devices not in (1, "1") or nodes not in (1, None):
-        raise ConfigError(
-            f"model.kwargs.{knob}=auto: the size search runs on one device (trainer.devices=1, "
-            "trainer.num_nodes=1); pick a size for a multi-device run"
+        raise bad(
+            f"model.kwargs.{knob}",
+            AUTO,
+            "the size search runs on one device",
+            "trainer.devices=1 and trainer.num_nodes=1, or a size picked for a multi-device run",
         )
 
 
@@ -138,10 +149,10 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
     sizes = ladder(node)
     share = budget.search_share
     log.info(
-        "size search: %d sizes of %s, %.0f %% of the budget for pilots",
+        "size search: %d sizes of %s, %s of the budget for pilots",
         len(sizes),
         "/".join(searched(node)),
-        share * 100,
+        percent(share),
     )
 
     candidates: list[dict[str, Any]] = []
@@ -248,14 +259,16 @@ def _allowance(budget: BudgetSpec, amounts: Mapping[str, float]) -> dict[str, fl
     """What an attempt of unknown spending is charged, per cumulative key: all it was allowed
     where the key is enforced, unknown (None) where it is not."""
     enforced = budget.enforced()
-    return {key: amounts.get(key) if key in enforced else None for key in CUMULATIVE}
+    return {key: amounts.get(key) if key in enforced else None for key in ADDITIVE_KEYS}
 
 
 def _read_choice(run_dir: Path) -> dict[str, Any] | None:
     """The size an interrupted final run was training (its checkpoint fits no other)."""
     saved = read_json_object(run_dir / PILOTS_DIR / CHOICE_FILE)
-    size = (saved or {}).get("size")
-    return size if isinstance(size, dict) else None
+    try:
+        return parse(SizeChoice, saved, CHOICE_FILE).size
+    except MalformedError:  # absent or unusable: the search chooses again
+        return None
 
 
 def _fit_across_sizes(candidates: list[dict[str, Any]], metric: str) -> JointLaw | None:
@@ -284,7 +297,7 @@ def _finished(run_dir: Path) -> dict[str, Any] | None:
     """A pilot (or the search) that finished in an earlier attempt of this run is reused, not
     run again."""
     result = read_result(run_dir)
-    return result if result is not None and result.get("status") in FINAL_STATUSES else None
+    return result if result is not None and result.get("status") in FRONTIER_STATUSES else None
 
 
 def _pilot_config(
@@ -306,7 +319,7 @@ def _pilot_config(
         for knob, value in size.items():
             pilot.model.kwargs[knob] = value
         for key, limit in budget.enforced().items():
-            if key in CUMULATIVE:
+            if key in ADDITIVE_KEYS:
                 pilot.budget[CONFIG_KEY[key]] = as_budget(key, limit * part)
         pilot.paths.output_dir = str(pilot_dir)
         pilot.ckpt_path = None if ckpt is None else str(ckpt)  # an interrupted pilot goes on
@@ -392,7 +405,7 @@ def _candidate(
         "size": dict(size),
         "dir": str(pilot_dir),
         "status": result.get("status"),
-        "spent": {k: (result.get("spent") or {}).get(k) for k in CUMULATIVE},
+        "spent": {k: (result.get("spent") or {}).get(k) for k in ADDITIVE_KEYS},
         "points": points,
         "fit": fit.record(),
         "_fit": fit,
@@ -436,7 +449,7 @@ def _number(text: str | None) -> float | None:
 def _sum_spent(spents: list[Mapping[str, Any]]) -> dict[str, float | None]:
     """Spending summed over runs; unknown in any run leaves the total unknown."""
     total: dict[str, float | None] = {}
-    for key in CUMULATIVE:
+    for key in ADDITIVE_KEYS:
         values = [s.get(key) for s in spents]
         total[key] = None if any(v is None for v in values) else float(sum(values))
     return total
@@ -447,7 +460,7 @@ def _left(budget: BudgetSpec, pilot_spent: Mapping[str, float | None]) -> dict[s
     unknown pilot spending leaves nothing: never count it as 0)."""
     left = {}
     for key, limit in budget.enforced().items():
-        if key not in CUMULATIVE:
+        if key not in ADDITIVE_KEYS:
             continue
         spent = pilot_spent.get(key)
         left[key] = 0.0 if spent is None else max(limit - spent, 0.0)
@@ -483,7 +496,7 @@ def _booked(
     """The final run's result with the pilots' spending added and the declared budget."""
     result = copy.deepcopy(result)
     spent = result.get("spent") or {}
-    for key in CUMULATIVE:
+    for key in ADDITIVE_KEYS:
         ours, theirs = spent.get(key), pilot_spent.get(key)
         spent[key] = None if ours is None or theirs is None else ours + theirs
     result["spent"] = spent

@@ -40,28 +40,27 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from frugal.attempts import set_aside
-from frugal.budget.spec import AMOUNT_KEYS, CONFIG_KEY, ConfigError, as_budget, parse_amount_for
-from frugal.budget.units import UnitError
+from frugal.budget.spec import as_budget, parse_amount_for
+from frugal.core.errors import bad
+from frugal.core.keys import ADDITIVE_KEYS, AMOUNT_KEYS, CONFIG_KEY
+from frugal.core.record import ENVELOPE_FILE, ENVELOPE_VERSION
+from frugal.core.status import FINAL_STATUSES, RUNNING
+from frugal.core.units import UnitError
 from frugal.record import LAST_CKPT, read_result, write_json_atomic
 from frugal.runs import open_nofollow, release, try_claim
 from frugal.runs.directory import refuse_links
-from frugal.status import FINAL_STATUSES
 from frugal.sweep.auto_size import continue_search, searched
 
 log = logging.getLogger("frugal")
 
-ENVELOPE_FILE = "envelope.json"
 LOCK_SUFFIX = ".lock"
-VERSION = 1
-# Budget keys an envelope can share: amounts that add up across jobs (memory and params are
+VERSION = ENVELOPE_VERSION  # of envelope.json, whose schema is frugal.core.record.EnvelopeFile
+# Budget keys an envelope can share: the amounts that add up across jobs (memory and params are
 # properties of one run, capped per run with budget.memory / budget.params).
-SHARED = ("energy", "carbon", "compute", "data", "time")
-ENVELOPE_KEYS = tuple(AMOUNT_KEYS[key][0] for key in SHARED)
-RUNNING = "running"
-INTERRUPTED = "interrupted"
-# A job in any of these statuses has ended for good: its spending is final. Running, interrupted
-# and write_failed jobs (resumable: frugal.status.RESUMABLE_STATUSES) keep their reservation.
-FINISHED = frozenset(status.value for status in FINAL_STATUSES)
+SHARED = tuple(CONFIG_KEY[key] for key in ADDITIVE_KEYS)
+# A job in a final status (frugal.core.status.FINAL_STATUSES) has ended for good: its spending
+# is final. Running, interrupted and write_failed jobs (RUNNING, RESUMABLE_STATUSES) keep their
+# reservation.
 # A job another launch of the sweep is running: what this launch returns for it instead
 SKIPPED = "skipped"
 
@@ -70,25 +69,20 @@ SKIPPED = "skipped"
 def envelope_of(node: Mapping[str, Any] | None) -> dict[str, float | None]:
     """`sweep_budget` as SI amounts per result.json key (None: not shared); raises ConfigError."""
     node = dict(node or {})
-    limits: dict[str, float | None] = dict.fromkeys(ENVELOPE_KEYS)
+    limits: dict[str, float | None] = dict.fromkeys(ADDITIVE_KEYS)
     for key, value in node.items():
         if value is None:
             continue
         if key not in SHARED:
-            per_run = key in AMOUNT_KEYS
-            raise ConfigError(
-                f"sweep_budget.{key}: "
-                + (
-                    f"a cap of each run, not a sum over jobs; use budget.{key}"
-                    if per_run
-                    else f"unknown key; accepted: {', '.join(SHARED)}"
-                )
-            )
+            if key in AMOUNT_KEYS:
+                problem = "a cap of each run, not a sum over jobs"
+                raise bad(f"sweep_budget.{key}", ..., problem, f"budget.{key}")
+            raise bad(f"sweep_budget.{key}", ..., "unknown key", f"one of {', '.join(SHARED)}")
         field_name, dim = AMOUNT_KEYS[key]
         try:
             limits[field_name] = parse_amount_for(key, value, dim)
         except UnitError as err:
-            raise ConfigError(f"sweep_budget.{key}={value!r}: {err}") from None
+            raise bad(f"sweep_budget.{key}", value, err.problem, err.expected) from None
     return limits
 
 
@@ -159,11 +153,13 @@ def open_sweep(
 
 def check_same(state: dict[str, Any], envelope: dict[str, float | None], sweep_dir: Path) -> None:
     theirs = state.get("envelope") or {}
-    if any(_differ(theirs.get(key), envelope.get(key)) for key in ENVELOPE_KEYS):
+    if any(_differ(theirs.get(key), envelope.get(key)) for key in ADDITIVE_KEYS):
         shown = ", ".join(f"{k}={v:g}" for k, v in theirs.items() if isinstance(v, int | float))
-        raise ConfigError(
-            f"hydra.sweep.dir={sweep_dir}: holds a sweep with another envelope ({shown}); "
-            "relaunch it with the same sweep_budget, or give a new hydra.sweep.dir"
+        raise bad(
+            "hydra.sweep.dir",
+            str(sweep_dir),
+            f"holds a sweep with another envelope ({shown})",
+            "the same sweep_budget to relaunch it, or a new hydra.sweep.dir",
         )
 
 
@@ -178,7 +174,7 @@ def charged(job: Mapping[str, Any]) -> dict[str, float]:
     """What `job` counts against the envelope: its reservation while it is open, what it
     spent once it finished (an unknown amount keeps the reservation: never under-count)."""
     reserved = job.get("reserved") or {}
-    if job.get("status") not in FINISHED:
+    if job.get("status") not in FINAL_STATUSES:
         return {key: float(value) for key, value in reserved.items() if value is not None}
     spent, prior = job.get("spent") or {}, job.get("prior_spent") or {}
     out = {}
@@ -235,9 +231,11 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         return cfg, None
     where = sweep_dir_of_job()
     if where is None:
-        raise ConfigError(
-            "sweep_budget: an envelope is shared by the jobs of a multirun; add -m "
-            "(or use budget.<key> for one run)"
+        raise bad(
+            "sweep_budget",
+            ...,
+            "an envelope is shared by the jobs of a multirun",
+            "-m (or budget.<key> for one run)",
         )
     sweep_dir, job_id = where
     run_dir = Path(str(cfg.paths.output_dir)).absolute()
@@ -248,7 +246,7 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         state = book["state"]
         check_same(state, envelope, sweep_dir)
         job = state["jobs"].get(job_id)
-        if job is not None and job.get("status") in FINISHED:
+        if job is not None and job.get("status") in FINAL_STATUSES:
             previous = read_result(run_dir)
             if previous is not None:
                 log.info("envelope: job %s finished in an earlier launch; not run again", job_id)

@@ -39,17 +39,13 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from frugal.budget.spec import AMOUNT_KEYS, ConfigError
-from frugal.status import FINAL_STATUSES as FINAL
-from frugal.status import FRONTIER_STATUSES
+from frugal.core.errors import bad
+from frugal.core.keys import CONFIG_KEY
+from frugal.core.pareto import non_dominated_fronts
+from frugal.core.record import HALVING_FILE  # noqa: F401  (the sweeper writes it)
+from frugal.core.status import FINAL_STATUSES, FRONTIER_STATUSES
 
 DEFAULT_ETA = 3
-HALVING_FILE = "halving.json"
-# Statuses a run ends with for good; `interrupted`, `write_failed` (and an envelope's `running`)
-# are resumed.
-FINAL_STATUSES = frozenset(status.value for status in FINAL)
-# Statuses whose metrics may promote a trial: the run trained as planned.
-PROMOTABLE_STATUSES = frozenset(status.value for status in FRONTIER_STATUSES)
 SIGNIFICANT_DIGITS = 6  # of a budget on the command line (rounded down: never above the share)
 LOWER_IS_BETTER = ("loss", "err", "mse", "mae", "rmse", "perplexity")
 
@@ -84,18 +80,22 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     anything is launched or written (and again when Hydra builds the sweeper). ConfigError."""
     eta = settings.get("eta", DEFAULT_ETA)
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
-        raise ConfigError(
-            f"hydra.sweeper.eta={eta!r}: not accepted; expected a whole number >= 2 (rung r+1 "
-            "keeps 1/eta of rung r's trials), e.g. 3"
+        raise bad(
+            "hydra.sweeper.eta",
+            eta,
+            "not accepted",
+            "a whole number >= 2 (rung r+1 keeps 1/eta of rung r's trials), e.g. 3",
         )
     warm_start = settings.get("warm_start", True)
     if not isinstance(warm_start, bool):
-        raise ConfigError(f"hydra.sweeper.warm_start={warm_start!r}: expected true or false")
+        raise bad("hydra.sweeper.warm_start", warm_start, "", "true or false")
     params = settings.get("params")
     if params is not None and not isinstance(params, Mapping):
-        raise ConfigError(
-            f"hydra.sweeper.params={repr(params)[:60]}: not a group of keys; expected null or "
-            "{key: 'a,b,c'}, e.g. hydra.sweeper.params={optimizer.lr: '1e-3,3e-3'}"
+        raise bad(
+            "hydra.sweeper.params",
+            params,
+            "not a group of keys",
+            "null or {key: 'a,b,c'}, e.g. hydra.sweeper.params={optimizer.lr: '1e-3,3e-3'}",
         )
 
 
@@ -129,14 +129,6 @@ def per_trial_budget(
     return {key: max(float(amount), 0.0) / weight for key, amount in left.items()}
 
 
-def rung_budgets(total: Mapping[str, float], sizes: Sequence[int], eta: int) -> list[dict]:
-    """The whole plan from rung 0 when every trial spends exactly its budget: b_r per rung."""
-    first = per_trial_budget(total, sizes, eta)
-    return [
-        {key: amount * eta**rung for key, amount in first.items()} for rung in range(len(sizes))
-    ]
-
-
 def remaining_for_rung(
     state: Mapping[str, Any], earlier_job_ids: Sequence[str], remaining: Any
 ) -> dict[str, float]:
@@ -152,9 +144,8 @@ def remaining_for_rung(
 def budget_overrides(budget: Mapping[str, float]) -> list[str]:
     """`budget.<key>=<amount>` in the SI unit of each envelope key (joules, grams, FLOP,
     samples, seconds), rounded down so that a trial never asks for more than its share."""
-    names = {field_name: key for key, (field_name, _) in AMOUNT_KEYS.items()}
     return [
-        f"budget.{names[field_name]}={amount_text(field_name, amount)}"
+        f"budget.{CONFIG_KEY[field_name]}={amount_text(field_name, amount)}"
         for field_name, amount in budget.items()
     ]
 
@@ -209,7 +200,7 @@ def outcome_values(
     """A trial's metrics and spent amounts, flat (`val/acc`, `energy_j`), from its result.json
     (else its envelope entry); None unless it ended in a status that may be promoted."""
     source = result if result and result.get("status") else job
-    if not source or source.get("status") not in PROMOTABLE_STATUSES:
+    if not source or source.get("status") not in FRONTIER_STATUSES:  # trained as planned
         return None
     values: dict[str, float] = {}
     for part in ("spent", "metrics"):
@@ -235,36 +226,6 @@ def minimised(
 
 
 # ---- ranking and promotion -------------------------------------------------------------------
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """a is no worse than b everywhere and better somewhere (all minimised)."""
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
-        x < y for x, y in zip(a, b, strict=True)
-    )
-
-
-def non_dominated_fronts(points: Sequence[Sequence[float]]) -> list[list[int]]:
-    """NSGA-II's fast non-dominated sort: indices of `points`, front by front."""
-    beaten_by: list[list[int]] = [[] for _ in points]  # i dominates these
-    n_better = [0] * len(points)  # how many dominate i
-    for i, a in enumerate(points):
-        for j, b in enumerate(points):
-            if i != j and dominates(a, b):
-                beaten_by[i].append(j)
-            elif i != j and dominates(b, a):
-                n_better[i] += 1
-    fronts, front = [], [i for i in range(len(points)) if n_better[i] == 0]
-    while front:
-        fronts.append(front)
-        following = []
-        for i in front:
-            for j in beaten_by[i]:
-                n_better[j] -= 1
-                if n_better[j] == 0:
-                    following.append(j)
-        front = sorted(following)
-    return fronts
-
-
 def crowding_distance(points: Sequence[Sequence[float]], front: Sequence[int]) -> dict[int, float]:
     """NSGA-II's crowding distance in one front: the ends of each objective are infinite, so
     a front's extremes (the best trial of each objective) survive first."""

@@ -29,6 +29,9 @@ class FakeEnergyMeter:
     def read_j(self) -> float | None:
         return self.energy_j if self.answering else None
 
+    def read_machine_j(self) -> float | None:
+        return self.read_j()  # the fake's machine does nothing else
+
     def stop(self) -> None:
         self.running = False
 

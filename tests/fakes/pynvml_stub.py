@@ -20,6 +20,8 @@ class StubGpu:
     energy_mj: int | None = 0  # None: no energy counter (NVMLError_NotSupported)
     power_mw: int = 0
     fail: bool = False  # every call raises NVMLError (a lost device)
+    # (pid, SM utilisation %) samples NVML keeps per process; empty: NVMLError_NotFound
+    processes: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -40,7 +42,15 @@ class StubNvml:
             nvmlDeviceGetName=lambda h: self._gpu(h).name,
             nvmlDeviceGetTotalEnergyConsumption=self.energy,
             nvmlDeviceGetPowerUsage=lambda h: self._gpu(h).power_mw,
+            nvmlDeviceGetProcessUtilization=self.process_utilization,
         )
+
+    def process_utilization(self, handle: int, last_seen_us: int) -> list[SimpleNamespace]:
+        gpu = self._gpu(handle)
+        if not gpu.processes:
+            raise NVMLError("Not Found")
+        stamp = last_seen_us + 1
+        return [SimpleNamespace(pid=p, smUtil=u, timeStamp=stamp) for p, u in gpu.processes]
 
     def init(self) -> None:
         if self.init_error:

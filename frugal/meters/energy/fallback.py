@@ -105,7 +105,9 @@ class FallbackMeter:
         start_timeout_s: float = 30.0,  # per backend: codecarbon probes the hardware for ~2 s
         stop_timeout_s: float = 5.0,
         stale_after_s: float | None = None,  # None: max(5 polling periods, 5 s)
+        machine_figure: bool = False,  # its figure is the whole machine's (read_machine_j)
     ) -> None:
+        self._machine_figure = machine_figure
         self._pending = list(backends)  # not started yet, in order of preference
         self._used: list[Backend] = []  # every backend that counted, in order
         self._released: list[Backend] = []  # stopped already (stop() is called once)
@@ -168,6 +170,11 @@ class FallbackMeter:
         self._start_next(reason=None, from_method=None, previous=None)
         if not self._stopping:
             self._poller.start()
+
+    def read_machine_j(self) -> float | None:
+        """Its figure, when that is the whole machine's (codecarbon tracking the machine);
+        else unknown."""
+        return self.read_j() if self._machine_figure else None
 
     def read_j(self) -> float | None:
         if self._stopped:

@@ -138,6 +138,42 @@ class NvmlBackend:
             nvml.nvmlShutdown()
 
 
+class ProcessShare:
+    """The run's share of its GPUs' work since the previous call: the SM utilisation samples
+    NVML keeps per process (`nvmlDeviceGetProcessUtilization`), the run's processes against
+    every process on the devices. 1 when no other process shows up (or NVML keeps no samples:
+    an over-count rather than an under-count)."""
+
+    name = "gpu-share"
+
+    def __init__(self, backend: NvmlBackend, pids: Callable[[], set[int]]) -> None:
+        self._backend = backend
+        self._pids = pids  # the run's processes, asked at every call (workers come and go)
+        self._seen_us = 0  # NVML returns the samples newer than this timestamp
+
+    def start(self) -> None:
+        self._seen_us = 0
+        self()
+
+    def __call__(self) -> float:
+        nvml = self._backend._nvml
+        ours = self._pids()
+        run, total = 0, 0
+        newest_us = self._seen_us
+        for gpu in self._backend._gpus:
+            try:
+                samples = nvml.nvmlDeviceGetProcessUtilization(gpu.handle, self._seen_us)
+            except nvml.NVMLError:  # no samples in the window, or not supported
+                continue
+            for sample in samples:
+                newest_us = max(newest_us, int(sample.timeStamp))
+                total += int(sample.smUtil)
+                if int(sample.pid) in ours:
+                    run += int(sample.smUtil)
+        self._seen_us = newest_us
+        return 1.0 if total == 0 else min(run / total, 1.0)
+
+
 def _import_pynvml() -> ModuleType:
     try:
         import pynvml

@@ -31,7 +31,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from frugal.budget.spec import AMOUNT_KEYS
+from frugal.core.keys import CONFIG_KEY
 from frugal.record import LAST_CKPT, read_result, write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import locked, read_envelope, remaining
@@ -282,9 +282,8 @@ def check_discrete(override: Override) -> None:
 
 def check_no_budget_override(configs: list[list[str]], state: dict[str, Any]) -> None:
     """Each trial's budget of an envelope key is the sweeper's to set."""
-    names = {field_name: key for key, (field_name, _) in AMOUNT_KEYS.items()}
     shared = {
-        f"budget.{names[k]}" for k, v in (state.get("envelope") or {}).items() if v is not None
+        f"budget.{CONFIG_KEY[k]}" for k, v in (state.get("envelope") or {}).items() if v is not None
     }
     for config in configs:
         for line in config:

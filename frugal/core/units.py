@@ -1,8 +1,10 @@
-"""Parse budget amounts with units into SI base units (joules, grams, FLOP, samples, seconds,
-bytes, parameter counts).
+"""Amounts with units: parsed into SI base units (joules, grams, FLOP, samples, seconds, bytes,
+parameter counts), and shown with an SI prefix (`2.5 kJ`, `20k samples`, `512 MiB`, `90 s`) by
+the one formatter, `format_amount`, that the summary, the logs and the report share; fractions
+by `percent` (`95.3%`).
 
-Each budget key has one dimension; a unit of another dimension is named in the error so a
-user who wrote `budget.energy=5GB` learns what went wrong.
+Each budget key has one dimension (`frugal.core.keys`); a unit of another dimension is named in
+the error so a user who wrote `budget.energy=5GB` learns what went wrong.
 """
 
 from __future__ import annotations
@@ -90,33 +92,38 @@ MAX_AMOUNT_CHARS = 100  # of an amount written as text: "1.5e+12 FLOP" needs a d
 
 
 class UnitError(ValueError):
-    """An amount that cannot be read in the expected dimension; the message is one line."""
+    """An amount that cannot be read in the expected dimension: what is wrong (may be empty) and
+    the accepted form, the two halves of the one-line error (`frugal.core.errors.bad`)."""
+
+    def __init__(self, problem: str, expected: str) -> None:
+        super().__init__(f"{problem}; expected {expected}" if problem else f"expected {expected}")
+        self.problem, self.expected = problem, expected
 
 
 def parse_amount(value: object, dim: Dimension) -> float:
     """`value` (a number in SI base units or a string with a unit) -> positive float, SI units."""
-    expected = f"expected an amount of {dim.name} such as {dim.examples}"
+    expected = f"an amount of {dim.name} such as {dim.examples}"
     if isinstance(value, bool) or value is None:
-        raise UnitError(expected)
+        raise UnitError("", expected)
     if isinstance(value, int | float):
         number, unit = _float(value, expected), ""
     else:
         text = str(value).strip()
         if text.startswith("-"):
-            raise UnitError(f"must be positive; {expected}")
+            raise UnitError("must be positive", expected)
         if len(text) > MAX_AMOUNT_CHARS:  # before the pattern: no time spent on a huge string
-            raise UnitError(f"{len(text):,} characters long; {expected}")
+            raise UnitError(f"{len(text):,} characters long", expected)
         match = _AMOUNT.match(text)
         if match is None:
-            raise UnitError(f"not a number with a unit; {expected}")
+            raise UnitError("not a number with a unit", expected)
         number, unit = _float(match.group(1), expected), match.group(2)
     if unit not in dim.units:
         other = next((d for d in ALL_DIMENSIONS if d is not dim and unit in d.units), None)
         hint = f"'{unit}' is a unit of {other.name}" if other and unit else f"unknown unit '{unit}'"
-        raise UnitError(f"{hint}; {expected}")
+        raise UnitError(hint, expected)
     amount = number * dim.units[unit]
     if not math.isfinite(amount) or amount <= 0:
-        raise UnitError(f"must be positive and finite; {expected}")
+        raise UnitError("must be positive and finite", expected)
     return amount
 
 
@@ -125,42 +132,60 @@ def _float(number: object, expected: str) -> float:
     try:
         return float(number)  # type: ignore[arg-type]
     except OverflowError:
-        raise UnitError(f"too large to be an amount; {expected}") from None
+        raise UnitError("too large to be an amount", expected) from None
 
 
-COUNT_UNITS = ("samples", "count")  # prefixes attach to the number: 20k samples
+UNKNOWN = "unknown"  # an amount nobody measured: never shown as 0
+COUNT_UNITS = ("samples", "count", "")  # the prefix attaches to the number: 20k samples, 5.21k
+_DECIMAL = ("", "k", "M", "G", "T", "P", "E")
+_BINARY = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")  # bytes: 512 MiB, as memory is sold
 
 
-def _scale(amount: float, unit: str) -> tuple[float, str]:
-    """(divisor, prefix) that brings `amount` into [1, 1000) (binary steps for bytes)."""
-    base = 1024.0 if unit == "B" else 1000.0
-    prefixes = ["", "Ki", "Mi", "Gi", "Ti"] if unit == "B" else ["", "k", "M", "G", "T", "P"]
-    divisor, index = 1.0, 0
-    while abs(amount) >= divisor * base and index < len(prefixes) - 1:
-        divisor *= base
+def _scale(amount: float, unit: str, digits: int) -> tuple[float, str]:
+    """(divisor, prefix) that shows `amount` under 1000 once rounded to `digits` significant
+    digits (999.6 J is `1 kJ`, not `1e+03 J`); binary steps for bytes."""
+    base, prefixes = (1024.0, _BINARY) if unit == "B" else (1000.0, _DECIMAL)
+    index = 0
+    while index < len(prefixes) - 1 and abs(float(f"{amount / base**index:.{digits}g}")) >= 1000:
         index += 1
-    return divisor, prefixes[index]
+    return base**index, prefixes[index]
 
 
 def _with_unit(number: str, prefix: str, unit: str) -> str:
     if unit in COUNT_UNITS:
-        return f"{number}{prefix}" + ("" if unit == "count" else f" {unit}")
+        return f"{number}{prefix}" + (f" {unit}" if unit == "samples" else "")
     return f"{number} {prefix}{unit}"
 
 
-def format_amount(amount: float | None, unit: str) -> str:
-    """Human-readable amount with an SI prefix (`1.23 kJ`, `2 GFLOP`, `20k samples`);
-    None -> 'unknown'."""
+def format_amount(amount: float | None, unit: str = "", digits: int = 3) -> str:
+    """An amount in SI unit `unit` with an SI prefix and `digits` significant digits: `1.23 kJ`,
+    `2 GFLOP`, `20k samples`, `5.21k` (a count: unit "count" or ""), `512 MiB`; seconds as
+    `34.1 s`, `2.5 min`, `3.1 h`. None is `unknown`."""
     if amount is None:
-        return "unknown"
+        return UNKNOWN
     if unit == "s":
-        return f"{amount:.1f} s" if amount < 120 else f"{amount / 60:.1f} min"
-    divisor, prefix = _scale(amount, unit)
-    return _with_unit(f"{amount / divisor:.3g}", prefix, unit)
+        return _duration(amount, digits)
+    if unit != "B":  # rounded first, as shown: 4285 J is 4.28 kJ whatever 4.285 is in binary
+        amount = float(f"{amount:.{digits}g}")
+    divisor, prefix = _scale(amount, unit, digits)
+    return _with_unit(f"{amount / divisor:.{digits}g}", prefix, unit)
+
+
+def _duration(seconds: float, digits: int) -> str:
+    if seconds < 120:
+        return f"{seconds:.{digits}g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.{digits}g} min"
+    return f"{seconds / 3600:.{digits}g} h"
 
 
 def format_use(used: float | None, limit: float, unit: str) -> str:
     """`1.2/2 kJ`: what is spent against its limit, both in the limit's scale."""
-    divisor, prefix = (1.0, "") if unit == "s" else _scale(limit, unit)
+    divisor, prefix = (1.0, "") if unit == "s" else _scale(limit, unit, 3)
     shown = "?" if used is None else f"{used / divisor:.3g}"
     return _with_unit(f"{shown}/{limit / divisor:.3g}", prefix, unit)
+
+
+def percent(fraction: float | None) -> str:
+    """A fraction as the summary, the logs and the report show it: `95.3%`."""
+    return UNKNOWN if fraction is None else f"{100 * fraction:.1f}%"

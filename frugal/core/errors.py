@@ -1,42 +1,55 @@
 """The one line every rejected input gets: `<key>=<value>: <what is wrong>; expected <form>`.
 
-`frugal-train` prints it after `frugal-train: ` and exits with status 2 (`frugal.status`).
+`frugal-train` prints it after `frugal-train: ` and exits with status 2 (`frugal.core.status`).
+Every such line is built by `bad`, so a value is always quoted the same way (`shown`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
-from pydantic import BaseModel, ValidationError
-
-from frugal.budget.spec import ConfigError
-
-__all__ = ["ConfigError", "bad", "from_validation_error", "one_line", "shown"]
+if TYPE_CHECKING:  # the error builder itself needs no pydantic; only its callers' schemas do
+    from pydantic import BaseModel, ValidationError
 
 MAX_SHOWN = 80  # characters of a value quoted in an error line
 
 
+class ConfigError(ValueError):
+    """Bad user input; its message is the one line printed on stderr (exit status 2)."""
+
+
 def shown(value: Any) -> str:
     """A value as the error line quotes it: Python's repr (so '5' and 5 differ, and control or
-    invisible characters are escaped), never more than one short line."""
-    if isinstance(value, DictConfig | ListConfig):
-        value = OmegaConf.to_container(value, resolve=False)
-    text = repr(value)
+    invisible characters are escaped), never more than one short line. (An OmegaConf node's
+    repr is its plain container's, so config nodes need no conversion.) A path as its text."""
+    text = repr(os.fspath(value) if isinstance(value, os.PathLike) else value)
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 5] + "…" + text[-4:]
+
+
+def setting(key: str, value: Any = ...) -> str:
+    """`key=value` as an error line starts (`key` alone when `value` is `...`)."""
+    return one_line(key) if value is ... else f"{one_line(key)}={shown(value)}"
 
 
 def bad(key: str, value: Any, problem: str, expected: str) -> ConfigError:
     """The error for `key` set to `value` (pass `...` when the value is not the point, as for
-    an unknown key)."""
-    setting = one_line(key) if value is ... else f"{one_line(key)}={shown(value)}"
-    return ConfigError(f"{setting}: {problem}; expected {expected}")
+    an unknown key, or when `key` is already a `setting`). An empty `problem` leaves it to
+    `expected` (`seed=-1: expected a whole number >= 0`)."""
+    problem = f"{problem}; " if problem else ""
+    return ConfigError(f"{setting(key, value)}: {problem}expected {expected}")
 
 
 def one_line(text: str) -> str:
     """`text` with every unprintable character escaped (a newline in a key cannot break the
     one-line error in two)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def first_line(err: BaseException) -> str:
+    """An exception as a short clause: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 # What is wrong, by pydantic error type; the accepted form comes from the field's description.

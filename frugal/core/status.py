@@ -27,6 +27,9 @@ FRONTIER_STATUSES = frozenset({Status.COMPLETED, Status.BUDGET_EXHAUSTED})
 # their reservation. Every other status is final.
 RESUMABLE_STATUSES = frozenset({Status.INTERRUPTED, Status.WRITE_FAILED})
 FINAL_STATUSES = frozenset(Status) - RESUMABLE_STATUSES
+# An envelope's job while it runs (or after a kill left it so): not a Status, since a run never
+# records it; resumed like the resumable statuses.
+RUNNING = "running"
 
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1  # a bug: a traceback, never a user's mistake
