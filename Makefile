@@ -33,9 +33,10 @@ test: $(STAMP)  ## the test suite (tiny CPU configs; slow tests excluded)
 test-slow: $(STAMP)  ## only the slow tests
 	$(BIN)/python -m pytest -q -m slow $(ARGS)
 
-lint: $(STAMP)  ## ruff check and format check
+lint: $(STAMP)  ## ruff check, format check, and the import layers (pyproject's importlinter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)  ## ruff format and autofix
 	$(BIN)/ruff format .

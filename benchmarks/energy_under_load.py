@@ -10,6 +10,11 @@ median over pairs. Writes a log to benchmarks/results/energy_under_load[_TAG].tx
 
     python benchmarks/energy_under_load.py [--pairs 3] [--competitors 2] [--steps 1500]
         [--tag name] [-- extra frugal-train overrides]
+
+`--sweep` runs README's comparison instead, `frugal-train -m model=cnn,lowrank_cnn,wide_cnn
+budget.energy=500J`, once alone and once loaded (order alternating over `--pairs`): each model's
+steps, test accuracy and attributed energy, the loaded/alone step ratio, and whether the three
+models rank the same way (by test accuracy) in both.
 """
 
 from __future__ import annotations
@@ -56,6 +61,68 @@ def run_job(out: Path, steps: int, extra: list[str]) -> dict[str, Any]:
     return json.loads((out / "result.json").read_text())
 
 
+SWEEP = ["-m", "model=cnn,lowrank_cnn,wide_cnn", "budget.energy=500J"]
+
+
+def run_sweep(out: Path, extra: list[str]) -> dict[str, dict[str, Any]]:
+    """README's small-vs-large sweep into `out`; each job's result.json by model name."""
+    command = [
+        sys.executable,
+        "-m",
+        "frugal.train",
+        *SWEEP,
+        "trainer.enable_progress_bar=false",
+        f"hydra.sweep.dir={out}",
+        *extra,
+    ]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    found = {}
+    for path in sorted(out.glob("*/result.json")):
+        result = json.loads(path.read_text())
+        found[result["model"]["name"]] = result
+    return found
+
+
+def sweep_main(args: argparse.Namespace) -> list[str]:
+    lines = [
+        f"README sweep {' '.join(SWEEP)} alone and beside {args.competitors} busy competitors",
+        "pair  model        steps alone  loaded  ratio   test acc alone  loaded   J alone  loaded",
+    ]
+    print(*lines, sep="\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="frugal-load-sweep-") as tmp:
+        for pair in range(args.pairs):
+            order = ["alone", "loaded"] if pair % 2 == 0 else ["loaded", "alone"]
+            found = {}
+            for which in order:
+                with competitors(args.competitors if which == "loaded" else 0):
+                    found[which] = run_sweep(Path(tmp) / f"{pair}-{which}", args.extra)
+            for model in sorted(found["alone"]):
+                alone, loaded = found["alone"][model], found["loaded"].get(model)
+                if loaded is None:
+                    continue
+                line = (
+                    f"{pair:>4}  {model:<11}  {alone['steps']:>11}  {loaded['steps']:>6}  "
+                    f"{loaded['steps'] / max(alone['steps'], 1):>5.3f}   "
+                    f"{_num(alone['metrics'].get('test/acc'), 3):>14}  "
+                    f"{_num(loaded['metrics'].get('test/acc'), 3):>6}   "
+                    f"{_num(alone['spent']['energy_j'], 1):>7}  "
+                    f"{_num(loaded['spent']['energy_j'], 1):>6}"
+                )
+                lines.append(line)
+                print(line, flush=True)
+            ranks = {
+                which: sorted(runs, key=lambda m: -(runs[m]["metrics"].get("test/acc") or 0.0))
+                for which, runs in found.items()
+            }
+            same = ranks["alone"] == ranks["loaded"]
+            line = f"pair {pair}: ranking alone {ranks['alone']}, loaded {ranks['loaded']}: " + (
+                "same" if same else "DIFFERENT"
+            )
+            lines.append(line)
+            print(line, flush=True)
+    return lines
+
+
 def per_step(result: dict[str, Any], key: str) -> float | None:
     value = result["spent"].get(key)
     return None if value is None or not result["steps"] else value / result["steps"]
@@ -71,8 +138,15 @@ def main() -> None:
     parser.add_argument("--competitors", type=int, default=2)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--tag", default="")
+    parser.add_argument("--sweep", action="store_true", help="README's three-model sweep")
     parser.add_argument("extra", nargs="*", help="frugal-train overrides (after --)")
     args = parser.parse_args()
+    if args.sweep:
+        lines = sweep_main(args)
+        RESULTS.mkdir(exist_ok=True)
+        name = f"energy_under_load_sweep{'_' + args.tag if args.tag else ''}.txt"
+        (RESULTS / name).write_text("\n".join(lines) + "\n")
+        return
     lines = [
         f"energy under load: default job, {args.steps} steps, {args.competitors} busy "
         f"competitors, {args.pairs} alternating pairs; {platform.node()}, "

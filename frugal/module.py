@@ -1,6 +1,6 @@
 """The LightningModule that wraps any backbone: cross-entropy (or a distillation loss, with a
-teacher: `frugal.distill`), torchmetrics accuracy for train/val/test, optimizer and LR scheduler
-built from Hydra partials."""
+teacher: `frugal.runs.distill`), torchmetrics accuracy for train/val/test, optimizer and LR
+scheduler built from Hydra partials."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from torch.nn import functional as F
 from torchmetrics.classification import MulticlassAccuracy
 
 from frugal.meters.flops import forward_flops, train_step_flops
-from frugal.schedules import BudgetLR
+from frugal.schedules import BudgetLR, LRClock, Progress
 
 if TYPE_CHECKING:
-    from frugal.distill import Distillation
+    from frugal.runs.distill import Distillation
 
 
 class FrugalModule(L.LightningModule):
@@ -101,12 +101,13 @@ class FrugalModule(L.LightningModule):
             self.diverged_at = self.global_step
             optimizer.zero_grad(set_to_none=True)  # optimizers skip parameters without grads
 
-    def _budget_progress(self, step: int) -> float | None:
-        """The budget callback's clock; without one, the trainer's own horizon."""
-        for callback in self.trainer.callbacks:
-            lr_progress = getattr(callback, "lr_progress", None)
-            if lr_progress is not None:
-                return lr_progress(step)
+    def _budget_progress(self) -> Progress:
+        """The budget callback's clock (found once: the callbacks are set by now); without
+        one, the trainer's own horizon."""
+        clock = next((c for c in self.trainer.callbacks if isinstance(c, LRClock)), None)
+        return clock.lr_progress if clock is not None else self._horizon_progress
+
+    def _horizon_progress(self, step: int) -> float | None:
         horizon = self.trainer.max_steps
         return min(step, horizon - 1) / (horizon - 1) if horizon and horizon > 1 else None
 
@@ -125,7 +126,7 @@ class FrugalModule(L.LightningModule):
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
         if isinstance(scheduler, BudgetLR):
-            scheduler.progress = self._budget_progress
+            scheduler.progress = self._budget_progress()
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

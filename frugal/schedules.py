@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
@@ -24,6 +25,13 @@ STEP_MILESTONES = (0.5, 0.75)  # step shape: ×0.1 at half and three quarters of
 COOLDOWN_SHAPES = ("linear", "sqrt")  # sqrt: 1 - sqrt(x), the better cooldown in Hägele et al.
 
 Progress = Callable[[int], "float | None"]
+
+
+@runtime_checkable
+class LRClock(Protocol):
+    """What gives a run its clock: the budget callback (`BudgetCallback.lr_progress`)."""
+
+    def lr_progress(self, step: int) -> float | None: ...
 
 
 class BudgetLR(LambdaLR):

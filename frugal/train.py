@@ -1,10 +1,11 @@
 """`frugal-train` (same as `python -m frugal.train`): one budgeted training run.
 
 A thin Hydra wrapper around `frugal.pipeline.train`. The whole command line is checked
-(`frugal.config.check_command_line`: composed as Hydra will compose it, every key against the
+(`frugal.command_line.check_command_line`: composed as Hydra will compose it, every key against the
 schema, every element of a sweep) before `@hydra.main` runs: bad input gets its one line on
 stderr and exit status 2 within a fraction of a second, and nothing is written, not even
-`.hydra/`. `frugal-train --help` lists the groups, the budget keys and the exit statuses.
+`.hydra/`. What it checked is handed to the run (`frugal.config.Accepted`): not checked again.
+`frugal-train --help` lists the groups, the budget keys and the exit statuses.
 """
 
 from __future__ import annotations
@@ -20,22 +21,26 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig
 
-from frugal.callbacks.signals import StopSignals
-from frugal.cluster import requeue
-from frugal.config import ConfigError, check_command_line, help_text
-from frugal.config.rundir import claim_resumed
+from frugal.command_line import check_command_line
+from frugal.config import Accepted, ConfigError, help_text
 from frugal.core.errors import one_line
 from frugal.core.status import EXIT_BAD_INPUT, EXIT_OK, RESUMABLE_STATUSES, Status, exit_code
 from frugal.runs import release
+from frugal.runs.cluster import requeue
+from frugal.runs.rundir import claim_resumed
+from frugal.runs.signals import StopSignals
+from frugal.runs.write_faults import write_failure
 from frugal.sweep.envelope import SKIPPED
 from frugal.sweep.launch import open_envelope, with_sweep_dir
-from frugal.write_faults import write_failure
 
 # An absolute path: Hydra resolves a relative one against the *package* when the function is
 # started as a console script (`frugal-train`), and conf/ lives beside the package, not in it.
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 # The stop signals noted since the command line was accepted (`main`), handed to every run.
 _signals: StopSignals | None = None
+# What the command line check passed (`main`), handed to the runs Hydra starts in this process:
+# a run's configuration is checked once.
+_accepted: Accepted | None = None
 
 
 def train(cfg: DictConfig, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -50,18 +55,19 @@ def _hydra_main(cfg: DictConfig) -> float | tuple[float | None, ...] | None:
     signals = _stop_signals()
     try:
         if signals.received is not None and _alone(cfg):  # since the command line was accepted
-            from frugal.stop_record import STARTING, write_interrupted
+            from frugal.runs.stop_record import STARTING, write_interrupted
 
             result, objects = write_interrupted(cfg, signals.received, STARTING), {}
         else:
-            result, objects = train(cfg, signals=signals)
+            checked = _accepted.get(cfg) if _accepted is not None else None
+            result, objects = train(cfg, signals=signals, checked=checked)
     except ConfigError as err:
         reject(err, debug=_debug(cfg))
     except OSError as err:  # a write fault the run could not record itself (it records its own)
         failed = write_failure(err, fallback=cfg.paths.output_dir)
         if failed is None:
             raise
-        from frugal.stop_record import write_fault_record
+        from frugal.runs.stop_record import write_fault_record
 
         result, objects = write_fault_record(cfg, failed), {}
     if result["status"] == SKIPPED:  # another launch of the sweep runs this job (its log says so)
@@ -120,8 +126,8 @@ def _stop_signals() -> StopSignals:
 
 def _alone(cfg: DictConfig) -> bool:
     """A run of one process, which a signal may stop before its trainer exists (a multi-process
-    run goes on to fit, where the first step stops every rank: `frugal.stop_record`)."""
-    from frugal.stop_record import may_stop_in_setup
+    run goes on to fit, where the first step stops every rank: `frugal.runs.stop_record`)."""
+    from frugal.runs.stop_record import may_stop_in_setup
 
     devices = cfg.trainer.get("devices", 1)
     one_device = devices in (1, "1") or (isinstance(devices, ListConfig) and len(devices) == 1)
@@ -133,11 +139,11 @@ def _in_multirun() -> bool:
 
 
 def _with_resume(argv: list[str]) -> list[str]:
-    """A command line resuming a run writes into that run (`frugal.checkpoint.resume_argv`);
+    """A command line resuming a run writes into that run (`frugal.runs.checkpoint.resume_argv`);
     the checkpoint module (and torch) is imported only when the command line names one."""
     if not any(arg.lstrip("+").startswith(("ckpt_path=", "resume=")) for arg in argv):
         return argv
-    from frugal.checkpoint import resume_argv
+    from frugal.runs.checkpoint import resume_argv
 
     return resume_argv(argv)
 
@@ -150,10 +156,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     argv = _with_resume(argv)
     argv = with_sweep_dir(argv, CONF_DIR)  # a sweep with an envelope: one directory for good
-    global _signals
+    global _signals, _accepted
     try:
-        check_command_line(argv, CONF_DIR)
-        # Accepted: from here a signal ends the run with its record (frugal.stop_record), never
+        _accepted = check_command_line(argv, CONF_DIR)
+        # Accepted: from here a signal ends the run with its record (frugal.runs.stop_record), never
         # the default way. Checked between set-up phases and at every training step.
         signals = _signals = StopSignals()
         signals.install()
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         _hydra_main()
     finally:
         signals.restore()  # for a caller in the same process (the command exits here)
-        _signals = None
+        _signals = _accepted = None
         release(resumed)
 
 

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,6 +61,43 @@ def run_train(tmp_path: Path) -> Callable[..., tuple[dict[str, Any], dict[str, A
         return train(cfg, **kwargs)
 
     return run
+
+
+# The longest files first (their --durations, on a 2-core machine): pytest-xdist gives each
+# worker a whole file at a time (--dist loadfile), and a long file started last would leave the
+# other worker idle until it ends. The others follow in their usual order.
+LONGEST_FILES = (
+    "test_readme.py",  # ~85 s
+    "test_config_corpus.py",  # ~45 s
+    "test_ddp.py",  # ~40 s
+    "test_rundir_safety.py",  # ~15 s
+    "test_envelope.py",  # ~15 s
+    "test_cluster.py",  # ~14 s
+    "test_size_search_resume.py",  # ~11 s
+    "test_cli.py",  # ~10 s
+    "test_write_faults.py",  # ~9 s
+    "test_resume_history.py",  # ~9 s
+    "test_size_search.py",  # ~8 s
+    "test_config_fuzz.py",  # ~8 s
+    "test_hard_kill.py",  # ~8 s
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+
+    items.sort(key=rank)  # stable: each file's tests keep their order
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytest's own, named by the test's first 16 characters rather than 30: a pytest-xdist
+    worker adds its folder (`popen-gw0/`) to every path, and an error line shortens a quoted
+    value past 80 characters (frugal.core.errors.MAX_SHOWN) that tests look for whole."""
+    name = re.sub(r"\W", "_", request.node.name)[:16]
+    return tmp_path_factory.mktemp(name, numbered=True)
 
 
 @pytest.fixture(autouse=True)
@@ -137,7 +175,7 @@ def process_state_kept() -> Iterator[None]:
     count, Hydra's global state and the logging handlers its job installs)."""
     environ, cwd = dict(os.environ), os.getcwd()
     argv, path = list(sys.argv), list(sys.path)
-    from frugal.callbacks.signals import STOP_SIGNALS
+    from frugal.runs.signals import STOP_SIGNALS
 
     handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     torch = sys.modules.get("torch")
@@ -168,8 +206,8 @@ def process_state_kept() -> Iterator[None]:
             logger.propagate, logger.disabled = propagate, disabled
         for signum, handler in handlers.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-        if torch is not None or "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(threads or 1)
+        if torch is not None and threads is not None:  # first imported by the run: as it set
+            torch.set_num_threads(threads)
         sys.argv[:], sys.path[:] = argv, path
         os.chdir(cwd)
         os.environ.clear()
@@ -197,7 +235,8 @@ def run_main(
             os.chdir(cwd)
         os.environ.pop("FRUGAL_DEBUG", None)
         os.environ.update(env or {})
-        added = [str(Path(f).resolve()) for f in (env or {}).get("PYTHONPATH", "").split(":") if f]
+        folders = (env or {}).get("PYTHONPATH", "").split(os.pathsep)
+        added = [str(Path(folder).resolve()) for folder in folders if folder]
         sys.path[:0] = added
         code = 0
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -219,7 +258,12 @@ def _forget_modules_under(folders: list[str]) -> None:
             del sys.modules[name]
 
 
-@pytest.fixture
-def frugal_train() -> Callable[..., Ran]:
-    """`run_main`: `frugal-train <argv>` in this process (see there)."""
-    return run_main
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished tiny run as `frugal-train` leaves it (`.hydra/`, `train.log`, the marker,
+    `result.json`, `curve.csv`, `ledger.json`, `csv/`, `checkpoints/`), trained once a session
+    for the tests that only read a run; a test that changes one works on a copy."""
+    run = tmp_path_factory.mktemp("finished") / "run"
+    done = run_main([f"hydra.run.dir={run}", *TINY, "logger=csv"], cwd=run.parent)
+    assert done.code == 0, done.said
+    return run

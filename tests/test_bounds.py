@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import frugal.core.machine
 import frugal.data.sizes
-import frugal.machine
 import frugal.train
 from frugal.budget.ledger import read_sidecar
 from frugal.core.errors import ConfigError
@@ -102,7 +102,7 @@ def test_the_memory_line_says_how_much_is_needed_and_available(monkeypatch, caps
 
 
 def test_threads_up_to_the_cpus_are_accepted_and_one_more_is_not(monkeypatch, capsys, tmp_path):
-    cpus = frugal.machine.usable_cpus()
+    cpus = frugal.core.machine.usable_cpus()
     line = refused([*QUICK, f"threads={cpus + 1}"], "threads", monkeypatch, capsys, tmp_path)
     assert f"may use {cpus} CPU" in line and f"[1, {cpus}]" in line
     monkeypatch.setattr(frugal.train, "_hydra_main", lambda: None)
@@ -172,7 +172,7 @@ def test_an_honest_npz_larger_than_memory_is_refused_before_loading(tmp_path, mo
     rows, features = 1000, 8
     path = _npz_declaring(tmp_path / "ok.npz", (rows, features), bytes(rows * features * 4))
     frugal.data.sizes.check_file(path, "data.source.path", path)  # fits: nothing said
-    monkeypatch.setattr(frugal.machine, "available_memory_bytes", lambda: rows * features)
+    monkeypatch.setattr(frugal.core.machine, "available_memory_bytes", lambda: rows * features)
     with pytest.raises(ConfigError, match=r"reading this file needs about .* memory available"):
         frugal.data.sizes.check_file(path, "data.source.path", path)
 
@@ -261,7 +261,7 @@ def test_an_amount_too_large_for_a_float_is_one_line():
 
 
 def test_result_json_nested_past_the_limit_reads_as_none(tmp_path):
-    from frugal.record import read_json_object
+    from frugal.runs.record import read_json_object
 
     path = tmp_path / "result.json"
     path.write_text("[" * 100_000 + "]" * 100_000)

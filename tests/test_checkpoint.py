@@ -16,7 +16,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from frugal.checkpoint import (
+from frugal.core.errors import ConfigError
+from frugal.models.registry import build_model
+from frugal.module import FrugalModule
+from frugal.pipeline import train
+from frugal.runs.checkpoint import (
     check_fits,
     load_checkpoint,
     load_weights,
@@ -24,10 +28,7 @@ from frugal.checkpoint import (
     resume_argv,
     run_dir_of,
 )
-from frugal.core.errors import ConfigError
-from frugal.models.registry import build_model
-from frugal.module import FrugalModule
-from frugal.pipeline import train, validate
+from frugal.runs.preflight import check_config
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 QUIET = [o for o in TINY if not o.startswith(("data=", "model="))]  # keep model and data free
@@ -116,8 +117,8 @@ def test_every_torch_load_in_the_product_is_weights_only():
     assert calls  # the pattern still finds them
     for path, match in calls:
         assert "weights_only=True" in match[1], f"{path}: {match[0]}"
-    pipeline = (root / "pipeline.py").read_text()
-    assert "trainer.fit(" in pipeline
+    pipeline = "".join(path.read_text() for path in (root / "pipeline").glob("*.py"))
+    assert "trainer.fit(" in pipeline and "trainer.test(" in pipeline
     for call in re.findall(r"trainer\.(?:fit|test)\((?:[^()]|\([^()]*\))*\)", pipeline):
         assert "weights_only=True" in call, call
 
@@ -171,7 +172,7 @@ def test_a_bad_checkpoint_is_one_line(tmp_path, trained, make, fragment):
     path = make(tmp_path, trained)
     cfg = compose_cfg(tmp_path / "out", f"ckpt_path={path}")
     with pytest.raises(ConfigError) as err:
-        validate(resolve_resume(cfg))
+        check_config(resolve_resume(cfg))
     message = str(err.value)
     assert message.startswith(f"ckpt_path={str(path)!r}: ") and fragment in message, message
     assert "; expected " in message and "\n" not in message

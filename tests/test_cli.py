@@ -14,7 +14,7 @@ import pytest
 from conftest import run_main, run_trained
 
 import frugal.train
-from frugal.config import check_command_line
+from frugal.command_line import check_command_line
 from frugal.core.errors import ConfigError
 from frugal.train import CONF_DIR
 

@@ -27,7 +27,7 @@ import pytest
 from conftest import run_trained, train_argv, wait_until
 from omegaconf import OmegaConf
 
-from frugal import cluster
+from frugal.runs import cluster
 
 needs_submitit = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
@@ -124,7 +124,8 @@ def test_slurm_preset_submits_one_task_per_device_requeueable(tmp_path, monkeypa
 def test_launcher_choices_and_overrides_pass_the_command_line_check(tmp_path, monkeypatch):
     import torch
 
-    from frugal.config import ConfigError, check_command_line
+    from frugal.command_line import check_command_line
+    from frugal.core.errors import ConfigError
     from frugal.train import CONF_DIR
 
     # A login node has SLURM's programs (the check looks them up; none is run here); without

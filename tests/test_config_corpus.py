@@ -226,7 +226,7 @@ CASES: list[tuple[str, str]] = [
     ("compress=prune compress.scope=everywhere", "compress.scope"),
     ("compress=svd compress.method=zip", "compress.method"),
     ("compress=svd +compress.bogus=1", "compress.bogus"),
-    # checkpoints (frugal.checkpoint reads and checks them)
+    # checkpoints (frugal.runs.checkpoint reads and checks them)
     ("ckpt_path=<files>/missing.ckpt", "ckpt_path"),
     ("ckpt_path=<files>/empty.ckpt", "ckpt_path"),
     ("ckpt_path=<files>/text.ckpt", "ckpt_path"),
@@ -395,12 +395,10 @@ def argv_of(case: str, run: Path, files: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real, tiny run (`frugal-train`, in this process): the directory every bad input is
-    pointed at."""
-    run = tmp_path_factory.mktemp("corpus") / "run"
-    done = run_main([f"hydra.run.dir={run}", *TINY], cwd=run.parent)
-    assert done.code == 0, done.said
+def earlier_run(finished_run: Path) -> Path:
+    """One real, tiny run (the session's, conftest): the directory every bad input is pointed
+    at."""
+    run = finished_run
     for name in ("result.json", "checkpoints/last.ckpt", ".hydra/config.yaml"):
         assert (run / name).is_file(), name
     return run
@@ -486,14 +484,17 @@ def test_the_corpus_covers_every_group():
     assert len(CASES) >= 120
 
 
+# Every case is also in CASES (checked in this process). By default one also runs as a real
+# process (the data shape check, the most a bad command line costs; test_cli runs another),
+# the others with `make test-slow`.
 @pytest.mark.parametrize(
     ("case", "key"),
     [
-        ("model=nonexistent", "model"),
-        ("seed=1.5", "seed"),
-        ("budget.energy=5GB", "budget.energy"),
+        pytest.param("model=nonexistent", "model", marks=pytest.mark.slow),
+        pytest.param("seed=1.5", "seed", marks=pytest.mark.slow),
+        pytest.param("budget.energy=5GB", "budget.energy", marks=pytest.mark.slow),
         ("data=digits model=cnn", "model"),
-        ("model.kwargs.depth=0", "model.kwargs.depth"),
+        pytest.param("model.kwargs.depth=0", "model.kwargs.depth", marks=pytest.mark.slow),
     ],
 )
 def test_as_a_user_runs_it(case, key, earlier_run, files, tmp_path):

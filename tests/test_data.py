@@ -14,7 +14,7 @@ from frugal.core.errors import ConfigError
 from frugal.data import files as files_module
 from frugal.data.build import build_datamodule, check_source, describe_data
 from frugal.data.sources import files, synthetic
-from frugal.pipeline import validate
+from frugal.runs.preflight import check_config
 
 
 def _csv(path: Path, text: str) -> str:
@@ -233,7 +233,7 @@ def test_validate_rejects_a_bad_file_before_anything_is_built(tmp_path):
     bad = _csv(tmp_path / "bad.csv", _rows([0, 5, 10] * 10))
     cfg = compose_cfg(tmp_path, "data=files", f"data.source.path={bad}")
     with pytest.raises(ConfigError, match=r"^data.source.path=.*never occur"):
-        validate(cfg)
+        check_config(cfg)
     assert not (tmp_path / "checkpoints").exists()
 
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import compose_cfg, run_trained
+from conftest import compose_cfg, run_main, run_trained
 from omegaconf import OmegaConf
 from torch.nn import functional as F
 
 from frugal.core.errors import ConfigError
-from frugal.distill import build_teacher, kd_loss
-from frugal.pipeline import train, validate
+from frugal.pipeline import train
+from frugal.runs.distill import build_teacher, kd_loss
+from frugal.runs.preflight import check_config
 
 REPO = Path(__file__).resolve().parents[1]
 # synthetic data: 16 features, 4 classes, batch 32 (conf/data/synthetic.yaml)
@@ -127,10 +128,10 @@ def test_without_distill_result_says_null(run_train):
 def test_missing_teacher_exits_2_with_one_line(tmp_path):
     missing = tmp_path / "nope.ckpt"
     overrides = ["data=synthetic", "distill=default", f"distill.teacher={missing}"]
-    done = run_trained(*overrides, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path, timeout_s=120)
-    assert done.returncode == 2, done.stderr
+    done = run_main([*overrides, f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
+    assert done.code == 2, done.err
     assert (
-        done.stderr == f"frugal-train: distill.teacher={str(missing)!r}: no such file; expected "
+        done.err == f"frugal-train: distill.teacher={str(missing)!r}: no such file; expected "
         "a checkpoint frugal-train wrote, e.g. <run>/checkpoints/last.ckpt\n"
     )
     assert not (tmp_path / "run").exists()
@@ -138,7 +139,7 @@ def test_missing_teacher_exits_2_with_one_line(tmp_path):
 
 def test_teacher_left_unset_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"^distill\.teacher: not set \(\?\?\?\)"):
-        validate(compose_cfg(tmp_path, "distill=default"))
+        check_config(compose_cfg(tmp_path, "distill=default"))
 
 
 def test_teacher_of_other_data_is_refused(tmp_path, teacher):
@@ -146,7 +147,7 @@ def test_teacher_of_other_data_is_refused(tmp_path, teacher):
         tmp_path, "distill=default", f"distill.teacher={teacher}", "data.source.seed=1"
     )
     with pytest.raises(ConfigError) as err:
-        validate(cfg)
+        check_config(cfg)
     assert str(err.value).startswith(
         f"distill.teacher={str(teacher)!r}: the teacher (model=mlp data=synthetic) was trained "
         "with data.source.seed=0, configured data.source.seed=1; expected"
@@ -158,7 +159,7 @@ def test_teacher_outside_a_run_is_refused(tmp_path, teacher):
     shutil.copy(teacher, loose)
     cfg = compose_cfg(tmp_path / "out", "distill=default", f"distill.teacher={loose}")
     with pytest.raises(ConfigError, match=r"not in a run directory"):
-        validate(cfg)
+        check_config(cfg)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +169,7 @@ def test_teacher_outside_a_run_is_refused(tmp_path, teacher):
 def test_bad_knobs_are_refused(tmp_path, teacher, override, expected):
     cfg = compose_cfg(tmp_path, "distill=default", f"distill.teacher={teacher}", override)
     with pytest.raises(ConfigError, match=rf"^{override.split('=')[0]}.*{re.escape(expected)}"):
-        validate(cfg)
+        check_config(cfg)
 
 
 # slow: two DDP ranks; single-process distillation is tested in the default run

@@ -111,8 +111,8 @@ def test_another_envelope_in_the_same_directory_is_refused(tmp_path: Path) -> No
     with locked(sweep_dir) as book:
         book["state"] = new_state({"compute_flop": 1e9}, "id", planned_jobs=3)
     before = (sweep_dir / ENVELOPE_FILE).read_bytes()
-    run = spawn_train(*SWEEP, f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
-    out, _ = run.communicate(timeout=60)
-    assert run.returncode == 2
-    assert "holds a sweep with another envelope" in out and len(out.strip().splitlines()) == 1
+    run = run_main([*SWEEP, f"hydra.sweep.dir={sweep_dir}"], cwd=tmp_path)
+    assert run.code == 2, run.said
+    assert "holds a sweep with another envelope" in run.err and run.err.count("\n") == 1
+    assert not run.out
     assert (sweep_dir / ENVELOPE_FILE).read_bytes() == before

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 
 from frugal.core.pareto import non_dominated_fronts
 from frugal.core.units import COMPUTE, ENERGY, parse_amount
-from frugal.record import write_json_atomic
+from frugal.runs.record import write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import ENVELOPE_FILE, locked, read_envelope, remaining, total_charged
 from frugal.sweep.halving import Trial

@@ -16,7 +16,7 @@ import pytest
 import torch
 from conftest import run_main
 
-from frugal.callbacks.budget import SIDECAR_EVERY_S
+from frugal.callbacks.sidecar import SIDECAR_EVERY_S
 
 TINY = [
     "data=synthetic",

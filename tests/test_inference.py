@@ -1,4 +1,4 @@
-"""The inference measurement (`frugal.inference`): on its own with a simulated clock and meter,
+"""The inference measurement (`frugal.runs.inference`): on its own with a simulated clock and meter,
 and inside tiny real runs."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from frugal.core.errors import ConfigError
-from frugal.inference import InferenceSettings, measure_inference, percentile
-from frugal.pipeline import validate
 from frugal.report.cli import main as report_main
+from frugal.runs.inference import InferenceSettings, measure_inference, percentile
+from frugal.runs.preflight import check_config
 
 
 class Clock:
@@ -230,7 +230,9 @@ def test_a_run_with_a_meter_records_joules_per_1k_apart_from_the_budget(
     run_train, tmp_path: Path
 ) -> None:
     meter = PowerMeter(power_w=50.0)
-    result, _ = run_train("inference.enabled=true", "inference.latency_samples=20", energy_meter=meter)
+    result, _ = run_train(
+        "inference.enabled=true", "inference.latency_samples=20", energy_meter=meter
+    )
     inference = result["inference"]
     # Constant power: joules per prediction = power / throughput (same window, same clock).
     expected = 50.0 / inference["throughput_per_s"] * 1000
@@ -264,4 +266,4 @@ def test_inference_enabled_false_records_null(run_train) -> None:
 )
 def test_bad_inference_settings_are_rejected_before_work(tmp_path, override, message) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        validate(compose_cfg(tmp_path, override))
+        check_config(compose_cfg(tmp_path, override))

@@ -92,7 +92,10 @@ def test_a_hanging_meter_never_hangs_the_run(run_train, hang_in):
         result, _ = run_train(
             "budget.energy=30J",
             "trainer.max_steps=200",
-            energy_meter=meter([hanging, backup], clock, start_timeout_s=1.0, stale_after_s=0.5),
+            # bounded waits of 1 s (start, stop: 30 s and 5 s by default) keep the test short
+            energy_meter=meter(
+                [hanging, backup], clock, start_timeout_s=1.0, stop_timeout_s=1.0, stale_after_s=0.5
+            ),
             callbacks=[Seconds(clock, 0.1)],
         )
     finally:

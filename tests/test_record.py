@@ -22,7 +22,7 @@ from frugal.core.record import (
     SizeChoice,
     parse,
 )
-from frugal.record import write_json_atomic
+from frugal.runs.record import write_json_atomic
 from frugal.sweep.envelope import _reserve, new_state
 
 

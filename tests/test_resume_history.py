@@ -22,9 +22,10 @@ import pytest
 from fakes.meters import FakeEnergyMeter, Work
 
 import frugal.pipeline as pipeline
+import frugal.runs.metering as metering
 import frugal.train
 from frugal.core.errors import ConfigError
-from frugal.loggers import AppendingWriter, CSVLogger, build_loggers
+from frugal.runs.loggers import AppendingWriter, CSVLogger, build_loggers
 
 BATCH = 32  # data=synthetic's batch size
 ARGS = [
@@ -69,7 +70,7 @@ def cli(monkeypatch: pytest.MonkeyPatch):
         return [*original(*args, **kwargs), Work(meters[-1], joules_per_step=1.0), *extra]
 
     monkeypatch.setattr(pipeline, "build_callbacks", callbacks)
-    monkeypatch.setattr(pipeline, "build_energy_meter", lambda *a, **k: meters[-1])
+    monkeypatch.setattr(metering, "build_energy_meter", lambda *a, **k: meters[-1])
 
     def run(*args: str, signal_at: int | None = None) -> int:
         extra[:] = [SignalAt(signal_at)] if signal_at is not None else []
@@ -276,7 +277,7 @@ def test_a_link_where_a_logger_writes_is_refused_before_anything_runs(tmp_path):
     (tmp_path / "tensorboard").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     node = {"save_dir": str(tmp_path), "name": "tensorboard", "version": ""}
     with pytest.raises(ConfigError, match=r"^logger.tb: .*tensorboard: .*symbolic link"):
-        build_loggers({"tb": {"_target_": "frugal.loggers.TensorBoardLogger", **node}})
+        build_loggers({"tb": {"_target_": "frugal.runs.loggers.TensorBoardLogger", **node}})
     assert not list((tmp_path / "elsewhere").iterdir())
 
 

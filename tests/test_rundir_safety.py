@@ -10,16 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, compose_cfg, spawn_train
-from omegaconf import OmegaConf
+from conftest import TINY, compose_cfg, run_main, spawn_train, wait_until
 
 import frugal.train
-from frugal.config.command_line import check_command_line
+from frugal.command_line import check_command_line
 from frugal.core.errors import ConfigError
 from frugal.runs import MARKER, claim, open_nofollow, release, try_claim, write_atomic
 from frugal.runs.checkpoint_io import AtomicCheckpointIO
@@ -63,20 +61,19 @@ def refused(argv: list[str], monkeypatch, capsys, *fragments: str) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """A finished tiny run with its saved configuration, as `frugal-train` leaves one."""
-    run = tmp_path_factory.mktemp("finished") / "run"
-    cfg = compose_cfg(run, "inference.enabled=false", "logger=csv")
-    (run / ".hydra").mkdir(parents=True)
-    saved = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    OmegaConf.save(saved, run / ".hydra" / "config.yaml")
-    (run / "train.log").write_text("the run's own log\n")
-    _, objects = train(cfg)
-    assert isinstance(objects["trainer"].strategy.checkpoint_io, AtomicCheckpointIO)
+@pytest.fixture
+def finished(finished_run: Path) -> Path:
+    """The session's finished tiny run (conftest), as `frugal-train` leaves one: only read."""
     for name in (MARKER, "result.json", "curve.csv", "csv/metrics.csv", "checkpoints/last.ckpt"):
-        assert (run / name).is_file(), name
-    return run
+        assert (finished_run / name).is_file(), name
+    assert (finished_run / ".hydra" / "config.yaml").is_file()
+    assert (finished_run / "train.log").is_file()
+    return finished_run
+
+
+def test_a_run_saves_its_checkpoints_through_the_atomic_io(run_train):
+    _, objects = run_train("trainer.max_steps=2")
+    assert isinstance(objects["trainer"].strategy.checkpoint_io, AtomicCheckpointIO)
 
 
 @pytest.fixture
@@ -307,10 +304,11 @@ def test_two_launches_of_one_sweep_run_each_job_once(tmp_path):
         *QUICK,
     ]
     first = spawn_train(*argv, cwd=tmp_path)
-    time.sleep(0.5)
-    second = spawn_train(*argv, cwd=tmp_path)
-    logs = [process.communicate(timeout=240)[0] for process in (first, second)]
-    assert [first.returncode, second.returncode] == [0, 0], logs
+    wait_until((sweep / "0" / ".hydra").is_dir, first, what="the first job")
+    # the second launch in this process, while the first process runs its first job
+    second = run_main(argv, cwd=tmp_path)
+    logs = [first.communicate(timeout=240)[0], second.out + second.err]
+    assert [first.returncode, second.code] == [0, 0], logs
     trained = sum(log.count("of the sweep's envelope (attempt") for log in logs)
     assert trained == 2, logs  # each job trained by one launch only
     state = json.loads((sweep / ENVELOPE_FILE).read_text())

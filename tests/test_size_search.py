@@ -7,9 +7,9 @@ import math
 
 import pytest
 
-from frugal.config import check_config
+from frugal.core.curves import fit_power_law
 from frugal.core.errors import ConfigError
-from frugal.sweep.curves import fit_power_law
+from frugal.runs.preflight import check_config
 from tests.conftest import compose_cfg
 
 # Exact dimensions (compute and data) keep the arithmetic checkable to the FLOP.

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import compose_cfg, run_main, spawn_train, wait_until
 
-from frugal.attempts import ATTEMPTS_DIR, kept_charge, left_behind, set_aside
 from frugal.budget.ledger import LEDGER_FILE, STATE_VERSION
-from frugal.cluster import resume_requeued
-from frugal.sweep.auto_size import continue_search
+from frugal.runs.attempts import ATTEMPTS_DIR, kept_charge, left_behind, set_aside
+from frugal.runs.cluster import resume_requeued
+from frugal.runs.rundir import continue_search
 
 BUDGET_FLOP = 6e8
 SEARCH = [
@@ -128,6 +128,6 @@ def test_a_search_started_again_into_its_directory_resumes_itself(tmp_path, monk
     assert continue_search(cfg).get("ckpt_path") is None  # each part resumes from its own
     # a requeued cluster job does the same (it would otherwise set one ckpt_path)
     monkeypatch.setenv("SLURM_JOB_ID", "7")
-    monkeypatch.setattr("frugal.cluster.job_identity", lambda: {"job_id": "7"})
+    monkeypatch.setattr("frugal.runs.cluster.job_identity", lambda: {"job_id": "7"})
     requeued = resume_requeued(cfg)
     assert requeued.resume == str(tmp_path) and requeued.get("ckpt_path") is None

@@ -18,7 +18,7 @@ import torch
 import yaml
 
 from frugal.callbacks.structured import StructuredPruning
-from frugal.config import check_command_line
+from frugal.command_line import check_command_line
 from frugal.core.errors import ConfigError
 from frugal.meters.flops import train_step_flops
 from frugal.models import create_model

@@ -22,11 +22,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import run_trained, spawn_train, wait_until
+from conftest import run_main, run_trained, spawn_train, wait_until
 
 import frugal.pipeline
-from frugal.callbacks.signals import StopSignals
-from frugal.checkpoint import load_checkpoint
 from frugal.core.status import (
     EXIT_WRITE_FAILED,
     FINAL_STATUSES,
@@ -34,9 +32,11 @@ from frugal.core.status import (
     Status,
     exit_code,
 )
-from frugal.record import LAST_CKPT
-from frugal.stop_record import BUILDING_DATA, BUILDING_MODEL, BUILDING_TRAINER, STARTING
-from frugal.write_faults import WriteFailed, write_failure, writing
+from frugal.runs.checkpoint import load_checkpoint
+from frugal.runs.record import LAST_CKPT
+from frugal.runs.signals import StopSignals
+from frugal.runs.stop_record import BUILDING_DATA, BUILDING_MODEL, BUILDING_TRAINER, STARTING
+from frugal.runs.write_faults import WriteFailed, write_failure, writing
 
 MIB = 1 << 20
 # wide_cnn: 408k parameters, a 4.7 MiB checkpoint (weights and AdamW's two moments); validated,
@@ -137,10 +137,10 @@ def test_write_faults_name_the_path_and_other_errors_pass(tmp_path):
 # ---- a full disk -----------------------------------------------------------------------------
 def test_a_full_disk_at_the_first_checkpoint_ends_write_failed_with_its_record(tmpfs, tmp_path):
     run = tmpfs("2m") / "run"  # the set-up's small files fit; no checkpoint does
-    done = run_trained(*WIDE, "trainer.max_steps=30", f"hydra.run.dir={run}", cwd=tmp_path)
-    assert done.returncode == 7, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr
-    (line,) = frugal_lines(done.stderr)
+    done = run_main([*WIDE, "trainer.max_steps=30", f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert done.code == 7, done.said
+    assert "Traceback" not in done.err
+    (line,) = frugal_lines(done.err)
     assert re.fullmatch(
         rf"frugal-train: write_failed: {re.escape(str(run))}/checkpoints/\w+\.ckpt: {NO_SPACE}",
         line,
@@ -157,10 +157,10 @@ def test_a_full_disk_at_the_first_checkpoint_ends_write_failed_with_its_record(t
 def fill_after_the_first_checkpoints(disk: Path, tmp_path: Path) -> tuple[Path, dict]:
     """A run whose second checkpoints find the disk full: (its directory, its result)."""
     run = disk / "run"  # 12 MiB: two checkpoints fit (best, last at step 10); a third, never
-    done = run_trained(*WIDE, "trainer.max_steps=30", f"hydra.run.dir={run}", cwd=tmp_path)
-    assert done.returncode == 7, done.stderr[-3000:]
-    assert "Traceback" not in done.stderr
-    (line,) = frugal_lines(done.stderr)
+    done = run_main([*WIDE, "trainer.max_steps=30", f"hydra.run.dir={run}"], cwd=tmp_path)
+    assert done.code == 7, done.said
+    assert "Traceback" not in done.err
+    (line,) = frugal_lines(done.err)
     assert re.fullmatch(
         rf"frugal-train: write_failed: {re.escape(str(run))}/checkpoints/\w+\.ckpt: {NO_SPACE}",
         line,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from frugal.core.errors import bad
-from frugal.core.keys import AMOUNT_KEYS, SPENT_KEYS
+from frugal.core.keys import ADDITIVE_KEYS, AMOUNT_KEYS, CONFIG_KEY, SPENT_KEYS
 from frugal.core.units import COUNT, SAMPLES, Dimension, UnitError, parse_amount
 
 ON_EXCEED = ("stop", "warn", "error")
@@ -20,6 +20,9 @@ PLAN_MODES = ("fit", "refuse", "off")
 DEFAULT_ESTIMATE_MARGIN = 0.1  # stop 10 % short of an energy/carbon limit that is only estimated
 DEFAULT_WARMUP_STEPS = 20  # steps measured before time/energy per step is forecast
 DEFAULT_SEARCH_SHARE = 0.2  # of the budget, spent on pilot runs when a model size is `auto`
+# Budget keys a sweep's envelope can share: the amounts that add up across jobs (memory and params
+# are properties of one run, capped per run with budget.memory / budget.params).
+SHARED = tuple(CONFIG_KEY[key] for key in ADDITIVE_KEYS)
 
 
 def as_budget(field_name: str, amount: float) -> float | int:
@@ -112,3 +115,29 @@ def _choice(cfg: Mapping[str, Any], key: str, accepted: tuple[str, ...], default
     if value not in accepted:
         raise bad(f"budget.{key}", value, "", f"one of {', '.join(accepted)}")
     return str(value)
+
+
+# ---- a sweep's envelope: `sweep_budget.<key>=<amount>` (shared by the jobs, frugal.sweep) -----
+def envelope_of(node: Mapping[str, Any] | None) -> dict[str, float | None]:
+    """`sweep_budget` as SI amounts per result.json key (None: not shared); raises ConfigError."""
+    node = dict(node or {})
+    limits: dict[str, float | None] = dict.fromkeys(ADDITIVE_KEYS)
+    for key, value in node.items():
+        if value is None:
+            continue
+        if key not in SHARED:
+            if key in AMOUNT_KEYS:
+                problem = "a cap of each run, not a sum over jobs"
+                raise bad(f"sweep_budget.{key}", ..., problem, f"budget.{key}")
+            raise bad(f"sweep_budget.{key}", ..., "unknown key", f"one of {', '.join(SHARED)}")
+        field_name, dim = AMOUNT_KEYS[key]
+        try:
+            limits[field_name] = parse_amount_for(key, value, dim)
+        except UnitError as err:
+            raise bad(f"sweep_budget.{key}", value, err.problem, err.expected) from None
+    return limits
+
+
+def declared(node: Mapping[str, Any] | None) -> bool:
+    """Whether `sweep_budget` declares an envelope (any amount set)."""
+    return any(value is not None for value in envelope_of(node).values())

@@ -10,9 +10,9 @@ from pathlib import Path
 import lightning as L
 
 from frugal.callbacks.budget import BudgetCallback
-from frugal.record import CURVE_COLUMNS
 from frugal.runs import open_nofollow
-from frugal.write_faults import writing
+from frugal.runs.record import CURVE_COLUMNS
+from frugal.runs.write_faults import writing
 
 
 class CurveRecorder(L.Callback):
@@ -26,7 +26,7 @@ class CurveRecorder(L.Callback):
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
-        with writing(self.path):  # a write fault names the curve (frugal.write_faults)
+        with writing(self.path):  # a write fault names the curve (frugal.runs.write_faults)
             self._write_row(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -34,6 +34,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
+from frugal.callbacks.budget import BudgetCallback
 from frugal.core.errors import ConfigError, bad, setting
 from frugal.models.accounting import count_params
 from frugal.models.structured import (
@@ -43,6 +44,7 @@ from frugal.models.structured import (
     prune_to_widths,
     widths,
 )
+from frugal.runs.checkpoint import load_checkpoint
 
 
 def check_milestones(milestones: Sequence[float]) -> None:
@@ -96,8 +98,6 @@ class StructuredPruning(Callback):
         """Prune the fresh `pl_module.backbone` to the widths of the pruned checkpoint it is
         about to load (a no-op when they match). Raises ConfigError for a checkpoint wider than
         the model."""
-        from frugal.checkpoint import load_checkpoint
-
         state = load_checkpoint(ckpt_path)["state_dict"]
         backbone = {k.removeprefix("backbone."): v for k, v in state.items()}
         try:
@@ -182,6 +182,4 @@ def progress(trainer: L.Trainer, budget: Any, step: int) -> float:
 
 
 def budget_callback(trainer: L.Trainer) -> Any:
-    from frugal.callbacks.budget import BudgetCallback
-
     return next((c for c in trainer.callbacks if isinstance(c, BudgetCallback)), None)

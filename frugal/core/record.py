@@ -1,10 +1,10 @@
 """The run record's schema, as pydantic models of the files runs and sweeps leave behind:
 `result.json` (DESIGN.md, "Outputs of a run"; written by `frugal.pipeline` and
-`frugal.stop_record`), its `size_search` section and a size search's `pilots/choice.json`
+`frugal.runs.stop_record`), its `size_search` section and a size search's `pilots/choice.json`
 (`frugal.sweep.auto_size`), a sweep's `envelope.json` (`frugal.sweep.envelope`) and
 `halving.json` (the halving sweeper).
 
-One schema for writer and reader: `frugal.record.write_json_atomic` checks what it writes
+One schema for writer and reader: `frugal.runs.record.write_json_atomic` checks what it writes
 against it (`check_written`: a drift warns), and `frugal-report` reads every file through it
 (`parse`). A file is never trusted: every value a reader uses is checked for its type and a
 plausible range (`frugal.core.checked`), and the first problem becomes one short line,
@@ -64,7 +64,7 @@ from frugal.core.checked import (
 from frugal.core.keys import SPENT_KEYS as BUDGET_KEYS
 
 RESULT_FILE = "result.json"
-CURVE_FILE = "curve.csv"  # one row per validation (frugal.record.CURVE_COLUMNS, then metrics)
+CURVE_FILE = "curve.csv"  # one row per validation (frugal.runs.record.CURVE_COLUMNS, then metrics)
 ENVELOPE_FILE = "envelope.json"
 HALVING_FILE = "halving.json"
 CHOICE_FILE = "choice.json"  # <run>/pilots/choice.json: the size a size search's final run trains
@@ -181,7 +181,7 @@ REQUIRED_KEYS = tuple(name for name, field in RunResult.model_fields.items() if 
 
 # ---- a size search -----------------------------------------------------------------------------
 class Fit(Record):
-    """A pilot's fitted learning curve (`frugal.sweep.curves.PowerLaw`)."""
+    """A pilot's fitted learning curve (`frugal.core.curves.PowerLaw`)."""
 
     form: Text = None
     e: Signed = None

@@ -23,9 +23,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from frugal.core.errors import bad, first_line, setting
+from frugal.core.inputs import locate
 from frugal.data.arrays import ArrayDataModule, Splits
 from frugal.data.files import files
-from frugal.inputs import locate
 
 OWN_DATA_FORM = "a LightningDataModule class MyData(batch_size, **kwargs)"
 HASH_CHARS = 16  # of a sha256 hex digest: plenty to tell datasets apart

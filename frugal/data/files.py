@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from frugal.core.errors import ConfigError, bad, first_line, setting
+from frugal.core.inputs import regular_file
 from frugal.data.arrays import Splits, split_validation
 from frugal.data.sizes import check_file
-from frugal.inputs import regular_file
 
 EXPECTED_FILE = "a .npz with arrays x, y (optionally x_test, y_test) or a .csv of numbers"
 EXPECTED_LABELS = "integer labels 0..K-1 with K >= 2"

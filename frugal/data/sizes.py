@@ -1,5 +1,5 @@
 """How much memory a data source will take, known before it is generated or read, and the
-check that it fits (`frugal.machine`): one line naming the setting, before any allocation.
+check that it fits (`frugal.core.machine`): one line naming the setting, before any allocation.
 
 - `synthetic`: its arrays from `num_samples`, `features` and `num_classes`;
 - `mnist1d` with generator arguments (`data.source.num_samples=...`): from the generator's sizes;
@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from frugal.core.errors import ConfigError, bad, setting
-from frugal.machine import check_fits
+from frugal.core.machine import check_fits
 
 # Peak bytes per value while a source builds its arrays (what stays, plus the temporaries):
 SYNTHETIC_BYTES_PER_VALUE = 32  # three float64 temporaries (centre, noise, sum), float32 copy

@@ -16,14 +16,16 @@ device before it exists, for the config check to weigh against the memory availa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from frugal.meters.flops import forward_flops
 from frugal.models.layers import weight_mask
+from frugal.models.registry import configured_builder
 from frugal.models.sparse import masked_layers
 
 
@@ -164,3 +166,21 @@ def _activations(model: nn.Module, input_shape: tuple[int, ...]) -> int | None:
         for hook in hooks:
             hook.remove()
     return total // 2
+
+
+def model_footprint(
+    model_cfg: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> Footprint | None:
+    """The `Footprint` of the model `model_cfg` describes for this data, measured on the meta
+    device (nothing allocated); None where the builder cannot run there (the real build then
+    reports what is wrong)."""
+    builder, kwargs = configured_builder(model_cfg)
+    shape, classes = tuple(int(n) for n in input_shape), int(num_classes)
+
+    def build(**overrides: Any) -> nn.Module:
+        return builder(input_shape=shape, num_classes=classes, **{**kwargs, **overrides})
+
+    try:
+        return footprint(build, shape, kwargs.get("depth"))
+    except Exception:  # the user's code, or an operation the meta device lacks
+        return None

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from frugal.core.record import RESULT_FILE
 from frugal.models.layers import (
     LowRankConv1d,
     LowRankConv2d,
@@ -38,7 +39,6 @@ from frugal.models.layers import (
 )
 from frugal.models.sparse import magnitude_prune
 from frugal.models.structured import structured_prune
-from frugal.record import RESULT_FILE
 
 METHODS = ("svd", "prune", "structured")
 LOW_RANK = {nn.Linear: LowRankLinear, nn.Conv1d: LowRankConv1d, nn.Conv2d: LowRankConv2d}

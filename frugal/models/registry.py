@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from frugal.core.errors import bad, first_line, setting
-from frugal.inputs import locate
+from frugal.core.inputs import locate
 
 ModelBuilder = Callable[..., nn.Module]
 
@@ -186,25 +186,12 @@ def _check_logits(model: nn.Module, input_shape: tuple[int, ...], num_classes: i
 
 
 # ---- the size estimate: what the configured model will hold, before it is built --------------
-def model_footprint(
-    model_cfg: Mapping[str, Any], input_shape: tuple[int, ...], num_classes: int
-) -> Any:
-    """The `frugal.models.accounting.Footprint` of the model `model_cfg` describes for this data,
-    measured on the meta device (nothing allocated); None where the builder cannot run there
-    (the real build then reports what is wrong)."""
-    from frugal.models.accounting import footprint
-
+def configured_builder(model_cfg: Mapping[str, Any]) -> tuple[ModelBuilder, dict[str, Any]]:
+    """(the builder `model_cfg` names, its keyword arguments), checked as `check_model_config`
+    checks them (`frugal.models.accounting.model_footprint` measures what it builds)."""
     cfg = _plain(model_cfg)
     builder, _ = _builder(cfg)
-    shape, classes = tuple(int(n) for n in input_shape), int(num_classes)
-
-    def build(**overrides: Any) -> nn.Module:
-        return builder(input_shape=shape, num_classes=classes, **{**cfg["kwargs"], **overrides})
-
-    try:
-        return footprint(build, shape, cfg["kwargs"].get("depth"))
-    except Exception:  # the user's code, or an operation the meta device lacks
-        return None
+    return builder, cfg["kwargs"]
 
 
 def grown_setting(model_cfg: Mapping[str, Any]) -> tuple[str, Any]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from frugal.core.checked import MalformedError, Number
+from frugal.core.curves import FORM, PowerLaw, from_error, lower_is_better
 from frugal.core.record import RESULT_FILE, SearchedRun, parse
 from frugal.core.record import Candidate as CandidateRecord
 from frugal.core.record import Fit as FitRecord
@@ -31,7 +32,6 @@ from frugal.report.compare import Comparison
 from frugal.report.files import Skipped
 from frugal.report.markdown import markdown_table, md, md_code
 from frugal.report.text import key_amount, key_name
-from frugal.sweep.curves import FORM, PowerLaw, from_error, lower_is_better
 
 FILE_NAME = "size_search.png"
 
@@ -40,7 +40,7 @@ Size = tuple[tuple[str, Number], ...]  # (knob, value) per searched knob, in the
 
 @dataclass(frozen=True)
 class Fit:
-    """A pilot's fitted learning curve (``frugal.sweep.curves.PowerLaw``): the *error* (the
+    """A pilot's fitted learning curve (``frugal.core.curves.PowerLaw``): the *error* (the
     loss, or 1 − accuracy) against the spent budget key, ``e + a · (x / x_scale)^−alpha``."""
 
     form: str | None

@@ -3,7 +3,7 @@
 The planner spends `budget.search_share` of the run's budget (default 0.2) on short pilot runs,
 one per size of the ladder (`size_search.width_mult`, `size_search.depth`), each with an equal
 part of that share. Each pilot's validation curve (`size_search.metric` against the budget it
-spent) is fitted with a saturating power law (`frugal.sweep.curves`) and extrapolated to what
+spent) is fitted with a saturating power law (`frugal.core.curves`) and extrapolated to what
 the size would have spent by the end: its pilot's spending plus everything left after the
 pilots (`size_search.warm_start`: the chosen size continues from its pilot's weights, with a
 fresh optimizer and schedule). The size with the best predicted result is trained with the
@@ -19,163 +19,136 @@ fits, predictions, the choice, and what the choice then achieved.
 from __future__ import annotations
 
 import copy
-import csv
-import itertools
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from frugal.attempts import kept_charge, left_behind, set_aside
+from omegaconf import OmegaConf, open_dict
+
 from frugal.budget.spec import BudgetSpec, as_budget
-from frugal.core.errors import bad
+from frugal.config.resolve import plain
+from frugal.config.size_search import axis_of, ladder, searched, with_size
+from frugal.config.sources import data_shape
+from frugal.core.curves import JointLaw, as_error, fit_joint_law, from_error
 from frugal.core.keys import ADDITIVE_KEYS, CONFIG_KEY
 from frugal.core.record import CHOICE_FILE, MalformedError, SizeChoice, parse
 from frugal.core.status import FRONTIER_STATUSES, RESUMABLE_STATUSES
 from frugal.core.units import percent
-from frugal.record import LAST_CKPT, RESULT_FILE, read_json_object, read_result, write_json_atomic
-from frugal.sweep.curves import JointLaw, as_error, fit_joint_law, fit_power_law, from_error
+from frugal.models.accounting import flop_per_sample
+from frugal.models.registry import build_model
+from frugal.runs.attempts import kept_charge, left_behind, set_aside
+from frugal.runs.record import (
+    LAST_CKPT,
+    RESULT_FILE,
+    read_json_object,
+    read_result,
+    write_json_atomic,
+)
+from frugal.sweep.size_record import pilot_candidate, search_record
 
 log = logging.getLogger("frugal")
 
-KNOBS = ("width_mult", "depth")
-AUTO = "auto"
 PILOTS_DIR = "pilots"
-# The budgets a search can divide, in the order one is chosen as the search's axis.
-AXES = ("energy_j", "carbon_g", "time_s", "compute_flop", "data_samples")
-CURVE_COLUMN = {  # curve.csv column holding each axis (carbon follows energy, times intensity)
-    "energy_j": "energy_j",
-    "carbon_g": "energy_j",
-    "time_s": "time_s",
-    "compute_flop": "compute_flop",
-    "data_samples": "samples",
-}
 MIN_VAL_EVERY = 5  # steps: validating more often would spend a pilot's budget on validation
-
-
-# ---- configuration ---------------------------------------------------------------------------
-def searched(node: Mapping[str, Any]) -> list[str]:
-    """The size knobs the model leaves to the planner (`model.kwargs.<knob>=auto`)."""
-    model = node.get("model")
-    kwargs = model.get("kwargs") if isinstance(model, Mapping) else None
-    if not isinstance(kwargs, Mapping):  # not a group of keys: the schema says so
-        return []
-    return [knob for knob in KNOBS if kwargs.get(knob) == AUTO]
-
-
-def ladder(node: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every size to try: the product of the ladders of the searched knobs."""
-    knobs = searched(node)
-    search = node.get("size_search") or {}
-    values = [list(search.get(knob) or []) for knob in knobs]
-    return [dict(zip(knobs, combo, strict=True)) for combo in itertools.product(*values)]
-
-
-def with_size(node: dict[str, Any], size: Mapping[str, Any]) -> dict[str, Any]:
-    concrete = copy.deepcopy(node)
-    concrete["model"]["kwargs"] = {**(concrete["model"].get("kwargs") or {}), **size}
-    return concrete
-
-
-def check_from_scratch(node: Mapping[str, Any]) -> None:
-    """Before any size is checked: a search trains its sizes from scratch (a checkpoint named
-    here could fit one size only)."""
-    if any(node.get(k) for k in ("ckpt_path", "init_from", "compress", "distill")):
-        raise bad(
-            f"model.kwargs.{searched(node)[0]}",
-            AUTO,
-            "a size search starts from scratch",
-            "no ckpt_path, init_from, compress or distill with it (resume=<run> continues an "
-            "interrupted search)",
-        )
-
-
-def check_search(node: Mapping[str, Any], budget: BudgetSpec) -> None:
-    """What a size search needs beyond what every size's own checks found."""
-    knob = searched(node)[0]
-    if axis_of(budget) is None:
-        raise bad(
-            f"model.kwargs.{knob}",
-            AUTO,
-            "no budget to choose a size within",
-            "a budget: add one, e.g. budget.energy=400J (or budget.compute, budget.data, "
-            "budget.time, budget.carbon)",
-        )
-    if len(ladder(node)) < 2:
-        raise bad(
-            f"size_search.{knob}",
-            ...,
-            "needs at least two sizes to choose from",
-            "a list of sizes, e.g. [0.5, 1.0, 2.0]",
-        )
-    trainer = node.get("trainer") or {}
-    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
-    if devices not in (1, "1") or nodes not in (1, None):
-        raise bad(
-            f"model.kwargs.{knob}",
-            AUTO,
-            "the size search runs on one device",
-            "trainer.devices=1 and trainer.num_nodes=1, or a size picked for a multi-device run",
-        )
-
-
-def axis_of(budget: BudgetSpec) -> str | None:
-    enforced = budget.enforced()
-    return next((key for key in AXES if key in enforced), None)
 
 
 # ---- the search ------------------------------------------------------------------------------
 TrainOne = Callable[..., tuple[dict[str, Any], dict[str, Any]]]
 
 
-def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict, dict]:
-    """Pilots, fits, the choice, then the final run; returns the final run's (result, objects)
-    with the search booked in and recorded. `train_one(cfg, init_from=..., **kwargs)` is one
-    ordinary run (`frugal.pipeline`)."""
-    from frugal.config.check import plain
+@dataclass(frozen=True)
+class Search:
+    """One size search, as configured: its run, budget, ladder and the metric it predicts."""
 
+    cfg: Any
+    node: dict[str, Any]  # the configuration resolved, Hydra's own node left out
+    budget: BudgetSpec
+    run_dir: Path
+    axis: str  # the budget key the search divides (`axis_of`)
+    sizes: list[dict[str, Any]]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.node["size_search"]
+
+    @property
+    def metric(self) -> str:
+        return str(self.settings["metric"])
+
+
+@dataclass(frozen=True)
+class FinalPlan:
+    """What the final run is given, once every pilot has run."""
+
+    chosen: dict[str, Any]
+    budget: dict[str, float]  # per key: what is left after the pilots and set-aside attempts
+    ckpt: Path | None  # an interrupted final run goes on from here
+    pilot_spent: dict[str, float | None]
+    set_aside: dict[str, float | None]
+    joint: JointLaw | None
+
+
+def search_and_train(
+    cfg: Any, budget: BudgetSpec, train_one: TrainOne, **kwargs: Any
+) -> tuple[dict, dict]:
+    """Pilots, fits, the choice, then the final run; returns the final run's (result, objects)
+    with the search booked in and recorded. `budget`: the search's, as checked;
+    `train_one(cfg, init_from=..., **kwargs)` is one ordinary run (`frugal.pipeline`)."""
     node = plain(cfg)  # resolved, Hydra's own node left out
     run_dir = Path(str(cfg.paths.output_dir))
     finished = _finished(run_dir)
     if finished is not None and "size_search" in finished:  # resumed with nothing left to do
         log.info("size search: finished in an earlier attempt; %s", run_dir / RESULT_FILE)
         return finished, {}
-    budget = BudgetSpec.from_config(node.get("budget"))
     axis = axis_of(budget)
     assert axis is not None  # checked at start-up (check_search)
-    search = node["size_search"]
-    metric = str(search["metric"])
-    sizes = ladder(node)
-    share = budget.search_share
+    search = Search(cfg, node, budget, run_dir, axis, ladder(node))
     log.info(
         "size search: %d sizes of %s, %s of the budget for pilots",
-        len(sizes),
+        len(search.sizes),
         "/".join(searched(node)),
-        percent(share),
+        percent(budget.search_share),
     )
+    candidates = []
+    for candidate, result in _pilots(search, train_one, kwargs):
+        candidates.append(candidate)
+        if result.get("status") in RESUMABLE_STATUSES:  # stopped: resume=<run> goes on
+            return result, {}
+    return _train_final(search, candidates, _plan_final(search, candidates), train_one, kwargs)
 
-    candidates: list[dict[str, Any]] = []
+
+def _pilots(
+    search: Search, train_one: TrainOne, kwargs: dict[str, Any]
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each size's pilot, run (or found finished in an earlier attempt): (its candidate, its
+    result), smallest size first."""
+    budget = search.budget
     previous: dict[str, Any] | None = None
-    part = share / len(sizes)
+    part = budget.search_share / len(search.sizes)
     pilot_allowance = _allowance(budget, {k: v * part for k, v in budget.enforced().items()})
-    for size in sizes:
-        pilot_dir = run_dir / PILOTS_DIR / _label(size)
+    for size in search.sizes:
+        pilot_dir = search.run_dir / PILOTS_DIR / _label(size)
         result = _finished(pilot_dir)
         if result is None:
-            every = _val_every(node, size, previous, search)
+            every = _val_every(search.node, size, previous, search.settings)
             ckpt = _continued(pilot_dir, pilot_allowance)
-            pilot_cfg = _pilot_config(cfg, size, budget, part, pilot_dir, every, ckpt)
+            pilot_cfg = _pilot_config(search.cfg, size, budget, part, pilot_dir, every, ckpt)
             result, _ = train_one(pilot_cfg, **kwargs)
             result.setdefault("run", {})["role"] = "pilot"
             write_json_atomic(pilot_dir / RESULT_FILE, result)
-        candidate = _candidate(size, pilot_dir, result, axis, metric)
+        candidate = pilot_candidate(size, pilot_dir, result, search.axis, search.metric)
         candidate["set_aside"] = kept_charge(pilot_dir, pilot_allowance)
-        candidates.append(candidate)
         previous = result
-        if result.get("status") in RESUMABLE_STATUSES:  # stopped: resume=<run> goes on
-            return result, {}
+        yield candidate, result
 
+
+def _plan_final(search: Search, candidates: list[dict[str, Any]]) -> FinalPlan:
+    """The fits, each size's prediction at the end of the budget, the choice (kept on disk:
+    an interrupted final run's checkpoint fits no other size) and the final run's budget."""
+    budget, run_dir, axis, metric = search.budget, search.run_dir, search.axis, search.metric
     joint = _fit_across_sizes(candidates, metric)
     pilot_spent = _sum_spent([c[kind] for c in candidates for kind in ("spent", "set_aside")])
     # the final run's attempts killed before their first checkpoint are charged too
@@ -186,7 +159,7 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
     margin = _margin(candidates, axis)
     for candidate in candidates:
         own = candidate["spent"].get(axis) or 0.0
-        at = (own if search["warm_start"] else 0.0) + final_budget[axis] * (1 - margin)
+        at = (own if search.settings["warm_start"] else 0.0) + final_budget[axis] * (1 - margin)
         candidate["predicted_at"] = at
         predicted = candidate["_fit"].predict(at)
         candidate["predicted"] = None if predicted is None else from_error(metric, predicted)
@@ -199,54 +172,49 @@ def search_and_train(cfg: Any, train_one: TrainOne, **kwargs: Any) -> tuple[dict
         chosen["predicted"] if chosen["predicted"] is not None else math.nan,
         ", ".join(f"{k}={v:.4g}" for k, v in final_budget.items() if v is not None),
     )
+    return FinalPlan(chosen, final_budget, final_ckpt, pilot_spent, set_aside, joint)
 
-    final_cfg = _final_config(cfg, chosen["size"], final_budget, final_ckpt)
+
+def _train_final(
+    search: Search,
+    candidates: list[dict[str, Any]],
+    plan: FinalPlan,
+    train_one: TrainOne,
+    kwargs: dict[str, Any],
+) -> tuple[dict, dict]:
+    """The chosen size trained with what is left; its result books the pilots' spending and
+    records the search."""
+    warm_start = search.settings["warm_start"]
+    final_cfg = _final_config(search.cfg, plan.chosen["size"], plan.budget, plan.ckpt)
     init_from = None
-    if search["warm_start"]:
-        last = Path(chosen["dir"]) / LAST_CKPT
-        init_from = last if last.is_file() and final_ckpt is None else None
+    if warm_start:
+        last = Path(plan.chosen["dir"]) / LAST_CKPT
+        init_from = last if last.is_file() and plan.ckpt is None else None
     result, objects = train_one(final_cfg, init_from=init_from, **kwargs)
-    result = _booked(result, budget, _sum_spent([pilot_spent, set_aside]))
-    result["size_search"] = {"law": joint.record() if joint else None} | _record(
-        search,
-        metric,
-        axis,
-        budget,
-        share,
+    result = _booked(result, search.budget, _sum_spent([plan.pilot_spent, plan.set_aside]))
+    result["size_search"] = {"law": plan.joint.record() if plan.joint else None} | search_record(
+        search.settings,
+        search.metric,
+        search.axis,
+        search.budget,
+        search.budget.search_share,
         candidates,
-        chosen,
-        pilot_spent,
-        final_budget,
-        run_dir,
+        plan.chosen,
+        plan.pilot_spent,
+        plan.budget,
+        search.run_dir,
         result,
-        search["warm_start"] and Path(chosen["dir"], LAST_CKPT).is_file(),
+        warm_start and Path(plan.chosen["dir"], LAST_CKPT).is_file(),
     )
-    result["size_search"]["final_set_aside"] = set_aside
-    write_json_atomic(run_dir / RESULT_FILE, result)
+    result["size_search"]["final_set_aside"] = plan.set_aside
+    write_json_atomic(search.run_dir / RESULT_FILE, result)
     return result, objects
-
-
-def continue_search(cfg: Any) -> Any:
-    """A size search started again into its own directory (a relaunched sweep job, a requeued
-    cluster job) once its final run has written there: `resume=<run>`, so that the directory
-    check lets it go on (the search resumes each part itself)."""
-    from omegaconf import open_dict
-
-    from frugal.config.rundir import outputs_in
-
-    run_dir = Path(str(cfg.paths.output_dir))
-    if cfg.get("resume") or not run_dir.is_dir() or not outputs_in(run_dir):
-        return cfg
-    cfg = copy.deepcopy(cfg)
-    with open_dict(cfg):
-        cfg.resume = str(run_dir)
-    return cfg
 
 
 def _continued(run_dir: Path, allowance: Mapping[str, float | None]) -> Path | None:
     """How an unfinished part of a search (a pilot, the final run) goes on when the search is
     resumed: from its last checkpoint, its ledger with it; an attempt that left no checkpoint
-    is set aside under `attempts/` and charged (`frugal.attempts`), and the part starts again."""
+    is set aside under `attempts/` and charged (`frugal.runs.attempts`); the part starts again."""
     last = run_dir / LAST_CKPT
     if last.is_file():
         return last
@@ -272,7 +240,7 @@ def _read_choice(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _fit_across_sizes(candidates: list[dict[str, Any]], metric: str) -> JointLaw | None:
-    """One law for every size (`frugal.sweep.curves.JointLaw`), fitted on all pilots' points
+    """One law for every size (`frugal.core.curves.JointLaw`), fitted on all pilots' points
     against parameters and samples seen; each candidate's own fit is then that law's slice
     for its size. Without it (too few points, a failed fit) each size keeps its own fit."""
     triples = [
@@ -312,8 +280,6 @@ def _pilot_config(
     """One pilot: this size, `part` of every cumulative budget, a constant learning rate (a
     decaying schedule would flatten the curve by itself, not by what the size can learn),
     validated often enough to fit a curve, no inference measurement, its own directory."""
-    from omegaconf import open_dict
-
     pilot = copy.deepcopy(cfg)
     with open_dict(pilot):
         for knob, value in size.items():
@@ -359,15 +325,9 @@ def _val_every(
 def _flop_per_sample(node: Mapping[str, Any], size: Mapping[str, Any]) -> float | None:
     """Forward FLOPs per sample of the model at `size` (None when the data's shape is only
     known once the data is built: the user's own data module)."""
-    from frugal.config.check import data_shape
-    from frugal.models.accounting import flop_per_sample
-    from frugal.models.registry import build_model
-
     shape = data_shape(node["data"])
     if shape is None:
         return None
-    from omegaconf import OmegaConf
-
     model = with_size(dict(node), size)["model"]
     try:
         built = build_model(OmegaConf.create(model), *shape)
@@ -379,8 +339,6 @@ def _flop_per_sample(node: Mapping[str, Any], size: Mapping[str, Any]) -> float 
 def _final_config(
     cfg: Any, size: Mapping[str, Any], final_budget: dict[str, float], ckpt: Path | None
 ) -> Any:
-    from omegaconf import open_dict
-
     final = copy.deepcopy(cfg)
     with open_dict(final):
         final.ckpt_path = None if ckpt is None else str(ckpt)  # an interrupted final run goes on
@@ -391,59 +349,6 @@ def _final_config(
             final.budget[CONFIG_KEY[key]] = as_budget(key, amount)
         final.sweep_budget = None
     return final
-
-
-def _candidate(
-    size: Mapping[str, Any], pilot_dir: Path, result: dict[str, Any], axis: str, metric: str
-) -> dict[str, Any]:
-    points = _curve_points(pilot_dir / "curve.csv", axis, metric, result)
-    fit = fit_power_law([(x, as_error(metric, y)) for x, y in points])
-    spent = result.get("spent") or {}
-    samples, on_axis = spent.get("data_samples"), spent.get(axis)
-    model = result.get("model") or {}
-    return {
-        "size": dict(size),
-        "dir": str(pilot_dir),
-        "status": result.get("status"),
-        "spent": {k: (result.get("spent") or {}).get(k) for k in ADDITIVE_KEYS},
-        "points": points,
-        "fit": fit.record(),
-        "_fit": fit,
-        "_margin": float((result.get("energy") or {}).get("estimate_margin") or 0.0),
-        "_params": float(model.get("params_effective") or model.get("params") or 0),
-        "_samples_points": _curve_points(pilot_dir / "curve.csv", "data_samples", metric, result),
-        "_samples_per_x": samples / on_axis if samples and on_axis else None,
-    }
-
-
-def _curve_points(
-    path: Path, axis: str, metric: str, result: Mapping[str, Any]
-) -> list[tuple[float, float]]:
-    """(spent on the axis, metric) at each validation of a run's curve.csv."""
-    column = CURVE_COLUMN[axis]
-    scale = 1.0
-    if axis == "carbon_g":  # carbon = energy x intensity: the same curve, rescaled
-        spent = result.get("spent") or {}
-        if spent.get("carbon_g") and spent.get("energy_j"):
-            scale = float(spent["carbon_g"]) / float(spent["energy_j"])
-    points = []
-    try:
-        with open(path, newline="") as handle:
-            for row in csv.DictReader(handle):
-                x, y = _number(row.get(column)), _number(row.get(metric))
-                if x is not None and y is not None:
-                    points.append((x * scale, y))
-    except OSError:
-        return []
-    return points
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) else None
 
 
 def _sum_spent(spents: list[Mapping[str, Any]]) -> dict[str, float | None]:
@@ -502,52 +407,3 @@ def _booked(
     result["spent"] = spent
     result["budget"] = budget.limits()
     return result
-
-
-def _record(
-    search: Mapping[str, Any],
-    metric: str,
-    axis: str,
-    budget: BudgetSpec,
-    share: float,
-    candidates: list[dict[str, Any]],
-    chosen: dict[str, Any],
-    pilot_spent: Mapping[str, float | None],
-    final_budget: Mapping[str, float],
-    run_dir: Path,
-    result: Mapping[str, Any],
-    warm_start: bool,
-) -> dict[str, Any]:
-    knobs = list(chosen["size"])
-    own = (chosen["spent"].get(axis) or 0.0) if warm_start else 0.0
-    curve = _curve_points(run_dir / "curve.csv", axis, metric, result)
-    final_points = [(own + x, y) for x, y in curve]
-    metrics = result.get("metrics") or {}
-    return {
-        "knob": knobs[0] if len(knobs) == 1 else knobs,
-        "metric": metric,
-        "budget_key": axis,
-        "budget": budget.enforced()[axis],
-        "share": share,
-        "candidates": [
-            {
-                "size": c["size"][knobs[0]] if len(knobs) == 1 else c["size"],
-                "dir": str(Path(c["dir"]).relative_to(run_dir)),
-                "status": c["status"],
-                "spent": c["spent"],
-                "points": c["points"],
-                "fit": c["fit"],
-                "predicted": c["predicted"],
-                "predicted_at": c["predicted_at"],
-            }
-            for c in candidates
-        ],
-        "pilot_spent": dict(pilot_spent),
-        "final_budget": dict(final_budget),
-        "choice": chosen["size"][knobs[0]] if len(knobs) == 1 else chosen["size"],
-        "predicted": chosen["predicted"],
-        "predicted_at": chosen["predicted_at"],
-        "achieved": {k: metrics.get(k) for k in ("val/loss", "val/acc", "test/acc", "test/loss")},
-        "final_points": final_points,
-        "warm_start": warm_start,
-    }

@@ -39,55 +39,27 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from frugal.attempts import set_aside
-from frugal.budget.spec import as_budget, parse_amount_for
+from frugal.budget.spec import BudgetSpec, as_budget, declared, envelope_of
+from frugal.config.size_search import searched
 from frugal.core.errors import bad
-from frugal.core.keys import ADDITIVE_KEYS, AMOUNT_KEYS, CONFIG_KEY
+from frugal.core.keys import ADDITIVE_KEYS, CONFIG_KEY
 from frugal.core.record import ENVELOPE_FILE, ENVELOPE_VERSION
 from frugal.core.status import FINAL_STATUSES, RUNNING
-from frugal.core.units import UnitError
-from frugal.record import LAST_CKPT, read_result, write_json_atomic
 from frugal.runs import open_nofollow, release, try_claim
+from frugal.runs.attempts import set_aside
 from frugal.runs.directory import refuse_links
-from frugal.sweep.auto_size import continue_search, searched
+from frugal.runs.record import LAST_CKPT, read_result, write_json_atomic
+from frugal.runs.rundir import continue_search
 
 log = logging.getLogger("frugal")
 
 LOCK_SUFFIX = ".lock"
 VERSION = ENVELOPE_VERSION  # of envelope.json, whose schema is frugal.core.record.EnvelopeFile
-# Budget keys an envelope can share: the amounts that add up across jobs (memory and params are
-# properties of one run, capped per run with budget.memory / budget.params).
-SHARED = tuple(CONFIG_KEY[key] for key in ADDITIVE_KEYS)
 # A job in a final status (frugal.core.status.FINAL_STATUSES) has ended for good: its spending
 # is final. Running, interrupted and write_failed jobs (RUNNING, RESUMABLE_STATUSES) keep their
 # reservation.
 # A job another launch of the sweep is running: what this launch returns for it instead
 SKIPPED = "skipped"
-
-
-# ---- the envelope a command line declares ----------------------------------------------------
-def envelope_of(node: Mapping[str, Any] | None) -> dict[str, float | None]:
-    """`sweep_budget` as SI amounts per result.json key (None: not shared); raises ConfigError."""
-    node = dict(node or {})
-    limits: dict[str, float | None] = dict.fromkeys(ADDITIVE_KEYS)
-    for key, value in node.items():
-        if value is None:
-            continue
-        if key not in SHARED:
-            if key in AMOUNT_KEYS:
-                problem = "a cap of each run, not a sum over jobs"
-                raise bad(f"sweep_budget.{key}", ..., problem, f"budget.{key}")
-            raise bad(f"sweep_budget.{key}", ..., "unknown key", f"one of {', '.join(SHARED)}")
-        field_name, dim = AMOUNT_KEYS[key]
-        try:
-            limits[field_name] = parse_amount_for(key, value, dim)
-        except UnitError as err:
-            raise bad(f"sweep_budget.{key}", value, err.problem, err.expected) from None
-    return limits
-
-
-def declared(node: Mapping[str, Any] | None) -> bool:
-    return any(value is not None for value in envelope_of(node).values())
 
 
 # ---- the ledger file -------------------------------------------------------------------------
@@ -219,8 +191,9 @@ def sweep_dir_of_job() -> tuple[Path, str] | None:
     return Path(str(hydra_cfg.sweep.dir)).absolute(), str(hydra_cfg.sweep.subdir)
 
 
-def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
-    """Enter the sweep's envelope before anything is built. Returns the configuration to run
+def join(cfg: DictConfig, budget: BudgetSpec) -> tuple[DictConfig, dict[str, Any] | None]:
+    """Enter the sweep's envelope before anything is built (`budget`: the job's own, checked:
+    its reservation is never more). Returns the configuration to run
     (its budget cut to this job's reservation; `ckpt_path` set when a killed attempt left a
     checkpoint) and, for a job that already finished in an earlier launch, its result (then
     nothing is trained); for a job another live launch is running, a result whose status is
@@ -239,7 +212,7 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         )
     sweep_dir, job_id = where
     run_dir = Path(str(cfg.paths.output_dir)).absolute()
-    own = _own_limits(cfg)
+    own = budget.limits()
     with locked(sweep_dir) as book:
         if book["state"] is None:  # a launcher that skipped frugal-train's set-up: open it here
             book["state"] = new_state(envelope, sweep_id="", planned_jobs=None)
@@ -254,33 +227,51 @@ def join(cfg: DictConfig) -> tuple[DictConfig, dict[str, Any] | None]:
         holder = try_claim(run_dir, "hydra.sweep.dir")
         if holder is not None:
             return cfg, _skipped(job_id, holder, run_dir)
-        if job is None:
-            job = _reserve(state, job_id, run_dir, own)
-        else:
-            job["attempts"] = int(job.get("attempts") or 1) + 1
-            job["status"] = RUNNING
-            job["ended"] = None
-        ckpt = run_dir / LAST_CKPT
-        resume = ckpt.is_file() and not cfg.get("ckpt_path")
-        if searched(cfg):  # a size search continues (or sets aside) each of its parts itself
-            resume = False
-        elif not resume and job["attempts"] > 1:
-            _set_aside_attempt(run_dir, job)
-        state["jobs"][job_id] = job
-    allowance = {
-        key: max(
-            float(job["reserved"][key]) - float((job.get("prior_spent") or {}).get(key) or 0), 0
-        )
-        for key in job["reserved"]
-    }
+        job, resume = _start_attempt(state, job_id, job, cfg, own)
+    allowance = _allowance(job)
     log.info(
         "envelope: job %s may spend %s of the sweep's envelope (attempt %d)",
         job_id,
         ", ".join(f"{key}={value:.4g}" for key, value in allowance.items()),
         job["attempts"],
     )
-    cfg = _with_budget(cfg, allowance, str(ckpt) if resume else None)
+    cfg = _with_budget(cfg, allowance, str(run_dir / LAST_CKPT) if resume else None)
     return (continue_search(cfg) if searched(cfg) else cfg), None
+
+
+def _start_attempt(
+    state: dict[str, Any],
+    job_id: str,
+    job: dict[str, Any] | None,
+    cfg: DictConfig,
+    own: dict[str, float | None],
+) -> tuple[dict[str, Any], bool]:
+    """This attempt of the job, booked under the lock: a first attempt reserves the job's share,
+    a later one counts itself and, without a checkpoint to resume from, sets the killed attempt
+    aside. Returns (the job's entry, whether it resumes from the last checkpoint)."""
+    run_dir = Path(str(cfg.paths.output_dir)).absolute()
+    if job is None:
+        job = _reserve(state, job_id, run_dir, own)
+    else:
+        job["attempts"] = int(job.get("attempts") or 1) + 1
+        job["status"] = RUNNING
+        job["ended"] = None
+    resume = (run_dir / LAST_CKPT).is_file() and not cfg.get("ckpt_path")
+    if searched(cfg):  # a size search continues (or sets aside) each of its parts itself
+        resume = False
+    elif not resume and job["attempts"] > 1:
+        _set_aside_attempt(run_dir, job)
+    state["jobs"][job_id] = job
+    return job, resume
+
+
+def _allowance(job: Mapping[str, Any]) -> dict[str, float]:
+    """What the job may spend now: its reservation less what earlier attempts were charged."""
+    prior = job.get("prior_spent") or {}
+    return {
+        key: max(float(job["reserved"][key]) - float(prior.get(key) or 0), 0)
+        for key in job["reserved"]
+    }
 
 
 def settle(cfg: DictConfig, result: Mapping[str, Any]) -> None:
@@ -366,12 +357,6 @@ def _with_budget(cfg: DictConfig, allowance: dict[str, float], ckpt: str | None)
             cfg.ckpt_path = ckpt
             cfg.init_from = None
     return cfg
-
-
-def _own_limits(cfg: DictConfig) -> dict[str, float | None]:
-    from frugal.budget.spec import BudgetSpec
-
-    return BudgetSpec.from_config(dict(cfg.get("budget") or {})).limits()
 
 
 def _now() -> str:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from frugal.sweep.envelope import declared, envelope_of, open_sweep
+from frugal.budget.spec import declared, envelope_of
+from frugal.config.compose import first_job, parse_flags, planned_jobs
+from frugal.sweep.envelope import open_sweep
 
 log = logging.getLogger("frugal")
 
@@ -36,8 +38,6 @@ def with_sweep_dir(argv: list[str], config_dir: str) -> list[str]:
     """`argv` with `hydra.sweep.dir` fixed for a multirun with an envelope (unchanged for
     anything else, and for a command line that does not compose: the check that follows
     names its error)."""
-    from frugal.config.command_line import parse_flags
-
     try:
         args = parse_flags(argv)
     except Exception:
@@ -58,8 +58,6 @@ def with_sweep_dir(argv: list[str], config_dir: str) -> list[str]:
 def open_envelope(argv: list[str], config_dir: str) -> None:
     """Create (or, relaunched, check and continue) the sweep's `envelope.json`; raises
     ConfigError when the directory holds a sweep with another envelope."""
-    from frugal.config.command_line import parse_flags, planned_jobs
-
     args = parse_flags(argv)
     if not args.multirun:
         return
@@ -82,8 +80,6 @@ def open_envelope(argv: list[str], config_dir: str) -> None:
 
 
 def _first_job(overrides: list[str], config_dir: str, name: str | None) -> DictConfig | None:
-    from frugal.config.command_line import first_job
-
     try:
         return first_job(overrides, config_dir, name)
     except Exception:

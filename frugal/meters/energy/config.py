@@ -39,6 +39,12 @@ class EnergyConfig:
     codecarbon_tracking_mode: str = "process"
 
     def __post_init__(self) -> None:
+        self._check_readings()
+        self._check_figures()
+
+    def _check_readings(self) -> None:
+        """What is read, and from where: the backend, the country's carbon intensity, the poll
+        period, the RAPL root and the GPUs."""
         if self.backend not in BACKENDS:
             raise ValueError(
                 f"energy.backend={self.backend!r}: expected one of {', '.join(BACKENDS)}"
@@ -80,6 +86,10 @@ class EnergyConfig:
                     "expected null or a list of GPU indices >= 0, e.g. [0, 1]"
                 )
             self.gpu_indices = indices
+
+    def _check_figures(self) -> None:
+        """How the readings become the run's figure: scope, the power model's watts, PUE, and
+        codecarbon's tracking mode."""
         if self.scope not in SCOPES:
             raise ValueError(f"energy.scope={self.scope!r}: expected one of {', '.join(SCOPES)}")
         watts = self.cpu_watts_per_core

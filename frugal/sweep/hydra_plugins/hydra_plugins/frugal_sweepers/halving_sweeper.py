@@ -32,7 +32,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from frugal.core.keys import CONFIG_KEY
-from frugal.record import LAST_CKPT, read_result, write_json_atomic
+from frugal.runs.record import LAST_CKPT, read_result, write_json_atomic
 from frugal.sweep import halving
 from frugal.sweep.envelope import locked, read_envelope, remaining
 from frugal.sweep.halving import Objective, Trial

@@ -34,10 +34,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from frugal.budget.spec import BudgetSpec
+from frugal.config.size_search import searched
 from frugal.core.errors import ConfigError, bad, first_line, one_line, setting, shown
-from frugal.inputs import regular_file
+from frugal.core.inputs import regular_file
 from frugal.models.registry import model_name
-from frugal.record import LAST_CKPT
+from frugal.runs.record import LAST_CKPT
 
 EXPECTED = "a checkpoint frugal-train wrote, e.g. <run>/checkpoints/last.ckpt"
 # The keys naming a checkpoint whose weights a run takes: to resume it, or to start from.
@@ -297,8 +298,6 @@ def search_run(cfg: Any) -> Path | None:
     saved = saved_config(run / LAST_CKPT)
     if saved is None:
         return None
-    from frugal.sweep.auto_size import searched  # the sweep package imports this module
-
     return run if searched(saved) else None
 
 

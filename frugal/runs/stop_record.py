@@ -2,7 +2,7 @@
 first training step, or a write fault the run could not record itself.
 
 `frugal-train` notes stop signals from the moment its command line is accepted
-(`frugal.callbacks.signals`); between set-up phases — Hydra's job start, building the trainer,
+(`frugal.runs.signals`); between set-up phases — Hydra's job start, building the trainer,
 the data, the model — a noted signal ends the run here instead of going on: `result.json` says
 `interrupted` and names the signal and the phase, and the exit status is 128 + the signal. A
 scheduler or a sweeper then tells a stopped run from a crash, and `resume=<run>` starts it.
@@ -27,12 +27,12 @@ from omegaconf import DictConfig
 
 from frugal.budget.ledger import CUMULATIVE, LEDGER_FILE, read_sidecar
 from frugal.budget.spec import BudgetSpec
-from frugal.callbacks.signals import signal_name
 from frugal.core.errors import ConfigError
 from frugal.core.keys import SPENT_KEYS
 from frugal.core.status import FINAL_STATUSES, Status
-from frugal.record import RESULT_FILE, read_result, versions, write_json_atomic
-from frugal.write_faults import WriteFailed, writing
+from frugal.runs.record import RESULT_FILE, read_result, versions, write_json_atomic
+from frugal.runs.signals import signal_name
+from frugal.runs.write_faults import WriteFailed, writing
 
 # The set-up phases a signal is checked after, in order (named in the record's message).
 STARTING = "starting"
@@ -131,7 +131,7 @@ def _fresh(cfg: DictConfig) -> dict[str, Any]:
     """The record's sections before anything was built: the contract's keys, unknown as null."""
     from hydra.core.hydra_config import HydraConfig
 
-    from frugal.models.registry import model_name
+    from frugal.models.registry import model_name  # torch: a signal before set-up is quick
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     name = model_name(cfg.model)

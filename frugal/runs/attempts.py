@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from frugal.budget.ledger import LEDGER_FILE, read_sidecar
-from frugal.record import CURVE_FILE, RESULT_FILE
+from frugal.runs.record import CURVE_FILE, RESULT_FILE
+from frugal.runs.rundir import outputs_in
 
 ATTEMPTS_DIR = "attempts"
 ATTEMPT_FILES = (RESULT_FILE, LEDGER_FILE, CURVE_FILE, "checkpoints")
@@ -67,8 +68,6 @@ def kept_charge(run_dir: Path, allowance: Allowance) -> dict[str, float | None]:
 def left_behind(run_dir: Path) -> bool:
     """An unfinished attempt left outputs here (the caller knows it has no checkpoint to go
     on from)."""
-    from frugal.config.rundir import outputs_in  # frugal.config imports the size search
-
     return run_dir.is_dir() and bool(outputs_in(run_dir))
 
 

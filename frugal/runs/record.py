@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from frugal import __version__
 from frugal.core.record import CURVE_FILE as CURVE_FILE  # re-exported: the run writes it
 from frugal.core.record import RESULT_FILE, check_written
 from frugal.runs.directory import write_atomic
@@ -39,14 +40,14 @@ def _finite(value: Any) -> Any:
 
 
 def versions() -> dict[str, str]:
+    """Versions of frugal and what it runs on (imported here: the command line's quick checks
+    import this module without torch)."""
     import hydra
     import lightning
     import torch
 
-    import frugal
-
     found = {
-        "frugal": frugal.__version__,
+        "frugal": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "lightning": lightning.__version__,

@@ -15,13 +15,15 @@ file, byte for byte as it was.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any
 
+from omegaconf import open_dict
+
 from frugal.budget.ledger import LEDGER_FILE
 from frugal.core.errors import bad
-from frugal.record import CURVE_FILE, RESULT_FILE
 from frugal.runs.directory import (
     MARKER,
     entries,
@@ -31,6 +33,7 @@ from frugal.runs.directory import (
     system_dir,
 )
 from frugal.runs.locks import claim, holder_of, in_use
+from frugal.runs.record import CURVE_FILE, RESULT_FILE
 
 CHECKPOINTS = "checkpoints"
 INSIDE = "a path inside the run directory, e.g. ${paths.output_dir}/..."
@@ -53,6 +56,19 @@ def resumes(directory: Path, node: dict[str, Any]) -> bool:
     if not named or node.get("compress"):
         return False
     return _inside(Path(str(named)).expanduser(), directory)
+
+
+def continue_search(cfg: Any) -> Any:
+    """A size search started again into its own directory (a relaunched sweep job, a requeued
+    cluster job) once its final run has written there: `resume=<run>`, so that the directory
+    check lets it go on (the search resumes each part itself, `frugal.sweep.auto_size`)."""
+    run_dir = Path(str(cfg.paths.output_dir))
+    if cfg.get("resume") or not run_dir.is_dir() or not outputs_in(run_dir):
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg):
+        cfg.resume = str(run_dir)
+    return cfg
 
 
 def check_output_dirs(node: dict[str, Any], output_key: str) -> None:
@@ -191,7 +207,7 @@ def _inside(path: Path, directory: Path) -> bool:
 def claim_resumed(argv: list[str]) -> Path | None:
     """Claim the run a single command line resumes (`frugal.runs.claim`: one process per
     run), before Hydra appends to its log; returns its directory (release it after Hydra's
-    run), None for any other command line. `frugal.checkpoint.resume_argv` has set
+    run), None for any other command line. `frugal.runs.checkpoint.resume_argv` has set
     `hydra.run.dir` to the run's own directory."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 

@@ -5,7 +5,7 @@ Pre-emption, end to end (README, "Running on a cluster"):
 
 1. The signal SLURM sends before the time limit (submitit asks for SIGUSR2 `signal_delay_s`
    ahead; SIGUSR1 for Lightning-style `--signal=USR1@90` set-ups), or SIGTERM, is *noted* by
-   `frugal.callbacks.signals.StopSignals` and honoured at the next step every rank agrees on:
+   `frugal.runs.signals.StopSignals` and honoured at the next step every rank agrees on:
    the model and its ledger go to `checkpoints/last.ckpt`, the spending to `ledger.json`; the
    run's status is `interrupted`.
 2. `requeue(signum)`, called by `frugal-train` once the run has stopped: for the pre-emption
@@ -16,7 +16,7 @@ Pre-emption, end to end (README, "Running on a cluster"):
 3. The job starts again — same submitit job id, same Hydra job directory. `resume_requeued`
    finds that this very job (`job.json`, written by `note_job` at the start of every
    segment) left `checkpoints/last.ckpt` in its directory and sets `ckpt_path` to it: the run
-   resumes by run (`frugal.checkpoint.resolve_resume`) — same configuration, same ledger, same
+   resumes by run (`frugal.runs.checkpoint.resolve_resume`) — same configuration, same ledger, same
    budget — and ends within it.
 
 A directory holding another job's checkpoint is never taken over: without a matching
@@ -34,7 +34,9 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from frugal.record import LAST_CKPT
+from frugal.config.size_search import searched
+from frugal.runs.record import LAST_CKPT, read_json_object, write_json_atomic
+from frugal.runs.rundir import continue_search
 
 log = logging.getLogger("frugal")
 
@@ -71,8 +73,6 @@ def note_job(output_dir: Path) -> None:
     identity = job_identity()
     if identity is None:
         return
-    from frugal.record import write_json_atomic
-
     try:
         write_json_atomic(output_dir / JOB_FILE, identity)
     except OSError as err:
@@ -80,8 +80,6 @@ def note_job(output_dir: Path) -> None:
 
 
 def noted_job(output_dir: Path) -> dict[str, Any] | None:
-    from frugal.record import read_json_object
-
     return read_json_object(output_dir / JOB_FILE)
 
 
@@ -94,8 +92,6 @@ def resume_requeued(cfg: DictConfig) -> DictConfig:
     identity = job_identity()
     if identity is None:
         return cfg
-    from frugal.sweep.auto_size import continue_search, searched
-
     if searched(cfg):  # a size search resumes each pilot and its final run itself
         return continue_search(cfg)
     run = Path(str(cfg.paths.output_dir))

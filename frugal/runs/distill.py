@@ -3,7 +3,7 @@ Network"): a student trained under the budget on the labels and on a trained tea
 softened predictions, `distill=default distill.teacher=<run>/checkpoints/best.ckpt`.
 
 - **The teacher** is a checkpoint frugal-train wrote, read with `weights_only=True`
-  (`frugal.checkpoint`), rebuilt from its run's saved model config and checked at start-up to
+  (`frugal.runs.checkpoint`), rebuilt from its run's saved model config and checked at start-up to
   have been trained on the configured data (same source and split: a teacher that saw the
   student's validation or test data would leak it).
 - **Frozen and apart.** Eval mode, no gradients, and held in a plain attribute of the module,
@@ -28,10 +28,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from frugal.checkpoint import describe_run, load_checkpoint, load_weights, saved_config
 from frugal.core.errors import ConfigError, bad, setting, shown
 from frugal.models.accounting import count_params, flop_per_sample
 from frugal.models.registry import build_model, model_name
+from frugal.runs.checkpoint import describe_run, load_checkpoint, load_weights, saved_config
 
 KEY = "distill.teacher"
 EXPECTED = "a checkpoint of a frugal-train run on the same data, e.g. <run>/checkpoints/best.ckpt"

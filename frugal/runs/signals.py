@@ -1,7 +1,7 @@
 """Stop requests by signal (SIGTERM, SIGINT, the pre-emption signals SIGUSR1 — SLURM's and
 Lightning's convention — and SIGUSR2 — submitit's, or whichever `SUBMITIT_PREEMPT_SIGNAL`
 names): noted, never acted on inside the handler. Under a submitit job, a run stopped by a
-pre-emption signal is then requeued (`frugal.cluster.requeue`) and resumes where it stopped.
+pre-emption signal is then requeued (`frugal.runs.cluster.requeue`) and resumes where it stopped.
 
 Lightning's own SIGTERM handler broadcasts a tensor from inside the handler and kills the other
 ranks' processes; a signal that reaches rank 1 then waits on a collective rank 0 never joins
@@ -13,7 +13,7 @@ is being honoured falls back to the default behaviour (Ctrl-C twice: stop now).
 `frugal-train` installs one `StopSignals` as soon as its command line is accepted and hands it
 down to the run: a signal at any later moment — Hydra's start, building data or the model, fit —
 is noted, and the next check (between set-up phases, or the step loop) ends the run with
-`status: interrupted` and its record (`frugal.stop_record` before training).
+`status: interrupted` and its record (`frugal.runs.stop_record` before training).
 """
 
 from __future__ import annotations

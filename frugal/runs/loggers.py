@@ -49,10 +49,10 @@ METRICS_FILE = "metrics.csv"
 HPARAMS_FILE = "hparams.yaml"
 # Lightning's classes and the frugal ones that take their place (same arguments).
 APPENDING = {
-    "lightning.pytorch.loggers.CSVLogger": "frugal.loggers.CSVLogger",
-    "lightning.pytorch.loggers.csv_logs.CSVLogger": "frugal.loggers.CSVLogger",
-    "lightning.pytorch.loggers.TensorBoardLogger": "frugal.loggers.TensorBoardLogger",
-    "lightning.pytorch.loggers.tensorboard.TensorBoardLogger": "frugal.loggers.TensorBoardLogger",
+    "lightning.pytorch.loggers.CSVLogger": f"{__name__}.CSVLogger",
+    "lightning.pytorch.loggers.csv_logs.CSVLogger": f"{__name__}.CSVLogger",
+    "lightning.pytorch.loggers.TensorBoardLogger": f"{__name__}.TensorBoardLogger",
+    "lightning.pytorch.loggers.tensorboard.TensorBoardLogger": f"{__name__}.TensorBoardLogger",
 }
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
