@@ -33,6 +33,7 @@ SWEEP = [
     "trainer.check_val_every_n_epoch=1",
     "logger=none",
     "energy.backend=none",
+    "inference.enabled=false",
     f"sweep_budget.compute={ENVELOPE_FLOP:g}",
 ]
 

@@ -22,6 +22,7 @@ TINY = [
     "data=synthetic",
     "model=mlp_tiny",
     "energy.backend=none",
+    "inference.enabled=false",
     "logger=none",
     "trainer.enable_progress_bar=false",
     "trainer.check_val_every_n_epoch=5",

@@ -10,7 +10,7 @@ interpreter (torch and Lightning imported again: 6-10 s) per command; `make` com
 programs and the command in AS_WRITTEN (a multirun under the submitit launcher) run in a real
 shell, as a user types them.
 
-- training commands get `trainer.max_steps=40` appended (`ARGS=trainer.max_steps=40` for
+- training commands get `trainer.max_steps=20` appended (`ARGS=trainer.max_steps=20` for
   `make train`), so each takes seconds;
 - `(exit N)` in a command's comment is the exit status it must end with, 0 otherwise;
 - `<run>` is the latest single run's directory name, `<date_time>` the latest multirun's;
@@ -41,7 +41,7 @@ from conftest import run_main
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
-SHORTEN = "trainer.max_steps=40"
+SHORTEN = "trainer.max_steps=20"
 SKIPPED = {
     "make test": "the test suite itself",
     "make test-slow": "the slow half of the test suite",

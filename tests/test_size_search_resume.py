@@ -28,6 +28,7 @@ SEARCH = [
     "trainer.enable_progress_bar=false",
     "logger=none",
     "energy.backend=none",
+    "inference.enabled=false",
     "threads=1",
     f"budget.compute={BUDGET_FLOP:g}",
 ]
