@@ -37,6 +37,13 @@ from frugal.models.accounting import count_params_effective
 from frugal.models.compress import compression_record
 from frugal.models.registry import build_model
 from frugal.module import FrugalModule
+from frugal.pipeline.result import (
+    build_result,
+    mark_write_failed,
+    record_result,
+    stopped_in_setup,
+    training_metrics,
+)
 from frugal.runs import claimed
 from frugal.runs.checkpoint import check_fits, load_weights, resolve_resume
 from frugal.runs.cluster import note_job, resume_requeued
@@ -45,13 +52,6 @@ from frugal.runs.loggers import build_loggers
 from frugal.runs.metering import build_meter, describe_meter, start_in_background, stop_meter
 from frugal.runs.preflight import check_config, check_derived
 from frugal.runs.record import CURVE_FILE, RESULT_FILE
-from frugal.pipeline.result import (
-    build_result,
-    mark_write_failed,
-    record_result,
-    stopped_in_setup,
-    training_metrics,
-)
 from frugal.runs.signals import StopSignals
 from frugal.runs.stop_record import BUILDING_DATA, BUILDING_MODEL, BUILDING_TRAINER
 from frugal.runs.summary import print_summary
