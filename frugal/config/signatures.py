@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
@@ -26,10 +27,20 @@ class NotFound(LookupError):
     """The target cannot be imported: no such module or no such name in it."""
 
 
-@functools.cache
 def signature_of(target: str) -> inspect.Signature:
     """The parameters `target` ("pkg.module.Name") is called with: a function's, or a class's
-    `__init__` without `self`. Raises NotFound when the target does not exist."""
+    `__init__` without `self`. Raises NotFound when the target does not exist. Remembered per
+    place its package is found (a user's `mynets` in another directory is another module)."""
+    top = target.split(".")[0]
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(top)  # looks on sys.path, imports nothing
+    except (ImportError, ValueError):
+        spec = None
+    return _signature_of(target, spec.origin if spec is not None else None)
+
+
+@functools.cache
+def _signature_of(target: str, origin: str | None) -> inspect.Signature:
     module, _, name = target.rpartition(".")
     if module and module not in sys.modules:
         found = _from_source(module, name, _FOLLOW_DEPTH)
