@@ -32,14 +32,16 @@ def command(run_dir: Path, *overrides: str) -> list[str]:
 
 def test_energy_and_time_budgets_stop_both_ranks_on_the_same_step(tmp_path):
     # The power model on this machine: each rank meters its own processes, ranks sum.
-    budgets = ("budget.energy=30J", "budget.time=4s", "trainer.max_steps=100000")
+    # (the run's own energy is ~3 J/s here: 6 J binds before the 4 s, whose stop a loaded
+    # machine may pass by a step's variation, as README's precision table allows for time)
+    budgets = ("budget.energy=6J", "budget.time=4s", "trainer.max_steps=100000")
     done = run_trained(*command(tmp_path, *budgets), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "budget_exhausted" and result["stopped_by"] in ("energy", "time")
     energy, spent = result["energy"], result["spent"]
     assert energy["precision"] == "per-step counter"  # read on every step: no polling allowance
-    assert spent["energy_j"] <= 30 and spent["time_s"] <= 4
+    assert spent["energy_j"] <= 6 and spent["time_s"] <= 4
     # Two ranks on two cores use at most two cores' CPU time: rank 0, which started rank 1 as
     # its child, does not count rank 1's processes again (that would reach up to three).
     watts = energy["backends"][0]["cpu_watts_per_core"]
