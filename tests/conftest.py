@@ -267,3 +267,19 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = run_main([f"hydra.run.dir={run}", *TINY, "logger=csv"], cwd=run.parent)
     assert done.code == 0, done.said
     return run
+
+
+def check_command(argv: list[str], monkeypatch, capsys) -> tuple[int | None, str, str]:
+    """(exit status, stdout, stderr) of `frugal-train argv` in this process, Hydra's job
+    replaced by a tripwire: an accepted command line returns None and trains nothing."""
+    import frugal.train
+
+    monkeypatch.setattr(frugal.train, "_hydra_main", lambda: None)
+    capsys.readouterr()
+    try:
+        frugal.train.main(argv)
+        code = None
+    except SystemExit as exited:
+        code = exited.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import run_main, run_trained
+from conftest import check_command, run_main, run_trained
 
-import frugal.train
 from frugal.command_line import check_command_line
 from frugal.core.errors import ConfigError
 from frugal.train import CONF_DIR
@@ -36,15 +35,7 @@ def frugal_train(tmp_path: Path, *overrides: str, timeout_s: float = 120, env=No
 def main_in_process(argv: list[str], monkeypatch, capsys) -> tuple[int | None, str, str]:
     """(exit status, stdout, stderr) of `frugal-train argv`, without Hydra's job: it would
     train (an accepted command line returns None)."""
-    monkeypatch.setattr(frugal.train, "_hydra_main", lambda: None)
-    capsys.readouterr()
-    try:
-        frugal.train.main(argv)
-        code = None
-    except SystemExit as exited:
-        code = exited.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    return check_command(argv, monkeypatch, capsys)
 
 
 def test_help_lists_groups_budget_units_and_exit_statuses(monkeypatch, capsys):

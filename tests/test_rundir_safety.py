@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, compose_cfg, run_main, spawn_train, wait_until
+from conftest import TINY, check_command, compose_cfg, run_main, spawn_train, wait_until
 
-import frugal.train
 from frugal.command_line import check_command_line
 from frugal.core.errors import ConfigError
 from frugal.runs import MARKER, claim, open_nofollow, release, try_claim, write_atomic
@@ -41,14 +40,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def command(argv: list[str], monkeypatch, capsys) -> tuple[int | None, str]:
     """(exit status, stderr) of `frugal-train argv` in this process; Hydra's job is a tripwire:
     an accepted command line returns None and writes nothing."""
-    monkeypatch.setattr(frugal.train, "_hydra_main", lambda: None)
-    capsys.readouterr()
-    try:
-        frugal.train.main(argv)
-        code = None
-    except SystemExit as exited:
-        code = exited.code
-    return code, capsys.readouterr().err
+    code, _, err = check_command(argv, monkeypatch, capsys)
+    return code, err
 
 
 def refused(argv: list[str], monkeypatch, capsys, *fragments: str) -> str:
